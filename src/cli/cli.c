@@ -1,0 +1,70 @@
+/* The table of subcommands, help, version and usage errors. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef BERTH_VERSION
+#define BERTH_VERSION "dev"
+#endif
+
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+static const struct cli_cmd cli_cmds[] = {
+	{"lb", "run the load balancer from a config file", cli_lb},
+	{"version", "print the version", cmd_version},
+	{"help", "show this help, or a command's (berth help CMD)", cmd_help},
+};
+
+#define NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: berth <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-10s %s\n", cli_cmds[i].name, cli_cmds[i].summary);
+	fprintf(f, "\nberth help <command> shows a command's options.\n");
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("berth %s\n", BERTH_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < NCMDS; i++) {
+		if (strcmp(argv[1], cli_cmds[i].name) == 0 && cli_cmds[i].run != cmd_help) {
+			char *hargv[] = {argv[1], "--help", NULL};
+			return cli_cmds[i].run(2, hargv);
+		}
+	}
+	fprintf(stderr, "berth: unknown command '%s'\n", argv[1]);
+	return 2;
+}
+
+int cli_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(0, NULL);
+	for (size_t i = 0; i < NCMDS; i++)
+		if (strcmp(argv[1], cli_cmds[i].name) == 0)
+			return cli_cmds[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "berth: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,187 @@
+/* berth lb: load the config, start the workers, then serve signals: SIGHUP
+ * reloads (a bad config is refused, the old one keeps running), SIGTERM and
+ * SIGINT drain in-flight requests and exit. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "lb/lb-int.h"
+#include "lb/lb.h"
+
+static void reload(struct lb_proc *p)
+{
+	struct lb_config *cfg = NULL;
+	struct lb_world *nw, *old;
+	char *err = NULL;
+
+	log_info("lb", "SIGHUP: reloading %s", p->config_path);
+	if (lb_config_load(p->config_path, &cfg, &err) < 0) {
+		log_error("lb", "reload refused, keeping the running config: %s", err);
+		free(err);
+		atomic_fetch_add(&p->reload_failures, 1);
+		return;
+	}
+	if (cfg->threads != p->nthreads)
+		log_warn("lb", "threads changed to %d: takes effect at the next restart, not on reload",
+			 cfg->threads);
+	nw = lb__world_build(cfg, p->world, p->nthreads, &err);
+	if (!nw) {
+		log_error("lb", "reload refused, keeping the running config: %s", err);
+		free(err);
+		lb_config_free(cfg);
+		atomic_fetch_add(&p->reload_failures, 1);
+		return;
+	}
+	bool stats_changed = cfg->stats.enabled != p->world->cfg->stats.enabled ||
+			     (cfg->stats.enabled &&
+			      memcmp(&cfg->stats.bind.sa, &p->world->cfg->stats.bind.sa, cfg->stats.bind.salen) != 0);
+	pthread_mutex_lock(&p->world_lock);
+	old = p->world;
+	p->world = nw;
+	p->generation = nw->generation;
+	pthread_mutex_unlock(&p->world_lock);
+	lb__workers_kick(p);
+	lb__checks_sync(p);
+	if (stats_changed) {
+		lb__stats_stop(p);
+		lb__stats_start(p);
+	}
+	lb__world_unref(old);
+	atomic_fetch_add(&p->reloads, 1);
+	log_info("lb", "reloaded: generation %llu", (unsigned long long)nw->generation);
+}
+
+static void on_grace_timeout(uv_timer_t *t)
+{
+	log_warn("lb", "grace period over: closing the connections still open");
+	exit(0);
+}
+
+static void stop(struct lb_proc *p, const char *why)
+{
+	if (p->stopping) {
+		log_warn("lb", "%s again: exiting now", why);
+		exit(0);
+	}
+	log_info("lb", "%s: draining in-flight requests (grace %llums)", why,
+		 (unsigned long long)p->world->cfg->grace);
+	pthread_mutex_lock(&p->world_lock);
+	p->stopping = true;
+	pthread_mutex_unlock(&p->world_lock);
+	lb__workers_kick(p);
+	lb__checks_stop(p);
+	lb__stats_stop(p);
+	uv_close((uv_handle_t *)&p->sighup, NULL);
+	uv_close((uv_handle_t *)&p->sigterm, NULL);
+	uv_close((uv_handle_t *)&p->sigint, NULL);
+	uv_timer_start(&p->grace_timer, on_grace_timeout, p->world->cfg->grace, 0);
+	/* The grace timer must not keep the main loop alive by itself once
+	 * the workers have finished: the main thread joins them instead. */
+	uv_unref((uv_handle_t *)&p->grace_timer);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct lb_proc *p = h->data;
+
+	if (sig == SIGHUP)
+		reload(p);
+	else
+		stop(p, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void *join_workers(void *arg)
+{
+	struct lb_proc *p = arg;
+
+	lb__workers_join(p);
+	return NULL;
+}
+
+int lb_run(const struct lb_options *opt)
+{
+	struct lb_proc proc = {0}, *p = &proc;
+	struct lb_config *cfg = NULL;
+	char *err = NULL;
+	uv_loop_t loop;
+
+	if (lb_config_load(opt->config_path, &cfg, &err) < 0) {
+		fprintf(stderr, "berth lb: %s\n", err);
+		free(err);
+		return 1;
+	}
+	if (opt->threads > 0)
+		cfg->threads = opt->threads;
+	p->nthreads = cfg->threads;
+	p->world = lb__world_build(cfg, NULL, p->nthreads, &err);
+	if (!p->world) {
+		fprintf(stderr, "berth lb: %s\n", err);
+		free(err);
+		lb_config_free(cfg);
+		return 1;
+	}
+	if (opt->check_only) {
+		printf("%s: configuration is valid\n", opt->config_path);
+		lb__world_unref(p->world);
+		return 0;
+	}
+	/* A peer that closes mid-write must not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	p->start_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	p->config_path = opt->config_path;
+	p->generation = p->world->generation;
+	pthread_mutex_init(&p->world_lock, NULL);
+	uv_loop_init(&loop);
+	p->loop = &loop;
+
+	if (lb__workers_start(p) < 0) {
+		fprintf(stderr, "berth lb: cannot open every listener (see above)\n");
+		return 1;
+	}
+	if (lb__stats_start(p) < 0) {
+		fprintf(stderr, "berth lb: cannot start the stats listener (see above)\n");
+		return 1;
+	}
+	lb__checks_start(p);
+
+	uv_signal_init(&loop, &p->sighup);
+	uv_signal_init(&loop, &p->sigterm);
+	uv_signal_init(&loop, &p->sigint);
+	p->sighup.data = p->sigterm.data = p->sigint.data = p;
+	uv_signal_start(&p->sighup, on_signal, SIGHUP);
+	uv_signal_start(&p->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&p->sigint, on_signal, SIGINT);
+	uv_timer_init(&loop, &p->grace_timer);
+
+	for (int i = 0; i < p->world->cfg->nfes; i++) {
+		const struct lb_frontend_cfg *fc = &p->world->cfg->fes[i];
+		for (int b = 0; b < fc->nbinds; b++)
+			log_info("lb", "frontend %s listening on %s (%s%s)", fc->name, fc->binds[b].text,
+				 fc->mode == LB_MODE_TCP ? "tcp" : "http", fc->tls.ncerts ? ", tls" : "");
+	}
+	if (p->world->cfg->stats.enabled)
+		log_info("lb", "stats on http://%s/stats", p->world->cfg->stats.bind.text);
+	log_info("lb", "ready: %d worker thread%s", p->nthreads, p->nthreads > 1 ? "s" : "");
+
+	/* The main loop runs until stop() closed the signal handles and the
+	 * checks and stats are gone; the workers are then joined from a
+	 * helper thread so the grace timer can still fire meanwhile. */
+	uv_run(&loop, UV_RUN_DEFAULT);
+	pthread_t joiner;
+	pthread_create(&joiner, NULL, join_workers, p);
+	uv_ref((uv_handle_t *)&p->grace_timer);
+	while (pthread_tryjoin_np(joiner, NULL) != 0)
+		uv_run(&loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&p->grace_timer, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	lb__world_unref(p->world);
+	pthread_mutex_destroy(&p->world_lock);
+	log_info("lb", "stopped");
+	return 0;
+}
