@@ -273,8 +273,9 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	*b = uv_buf_init(buf_tail(&c->rbuf), (unsigned)buf_room(&c->rbuf));
 }
 
-/* Judges what was received so far; returns true when the probe ended. */
-static bool judge_response(struct lb_check *c)
+/* Judges what was received so far: ends the probe once a final response
+ * head (or junk) is in, else waits for more. */
+static void judge_response(struct lb_check *c)
 {
 	struct http1_msg *m = &c->cs->msg;
 	char detail[64];
@@ -283,10 +284,10 @@ static bool judge_response(struct lb_check *c)
 		int n = http1_parse_response(buf_ptr(&c->rbuf) + c->rpos, c->rbuf.data - c->rpos, m,
 					     HTTP1_M_GET, NULL);
 		if (n == HTTP1_INCOMPLETE)
-			return false;
+			return;
 		if (n < 0) {
 			probe_end(c, false, "bad response");
-			return true;
+			return;
 		}
 		/* An interim response (103 Early Hints...) precedes the real
 		 * one; 101 would be a switch we never asked for. */
@@ -298,7 +299,7 @@ static bool judge_response(struct lb_check *c)
 					       : m->status >= 200 && m->status < 400;
 		snprintf(detail, sizeof(detail), "status %d", m->status);
 		probe_end(c, ok, detail);
-		return true;
+		return;
 	}
 }
 

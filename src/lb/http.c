@@ -156,8 +156,9 @@ static void on_timer(uv_timer_t *t)
 
 	switch (s->state) {
 	case LB_S_HEAD:
-		if (s->in.data == 0 && s->nreqs > 0) {
-			/* Idle keep-alive connection: close quietly. */
+		if (s->in.data == 0) {
+			/* Nothing of a request arrived: an idle keep-alive or a
+			 * silent connection. Close quietly, as HAProxy does. */
 			lb__sess_close(s);
 			return;
 		}
@@ -228,19 +229,35 @@ static void on_handle_closed(uv_handle_t *h)
 	free(s);
 }
 
-void lb__sess_close(struct lb_sess *s)
+/* Unlinks a closed session from its worker and closes its handles; the
+ * memory goes in the last close callback. */
+static void sess_finish(struct lb_sess *s)
 {
 	struct lb_worker *w = s->w;
 
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	w->nsessions--;
+	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&s->cli, on_handle_closed);
+	if (w->draining && w->nsessions == 0)
+		uv_async_send(&w->wake);
+}
+
+void lb__sess_close(struct lb_sess *s)
+{
 	if (s->closing)
 		return;
 	s->closing = true;
-	if (s->state == LB_S_QUEUED && !lb__backend_dequeue(s->be, &s->waiter) && !s->waiter.assigned) {
-		/* A hand-off is in flight to our inbox: it still points at
-		 * us, so the wake-up must find the session alive. It will
-		 * finish the close. */
+	/* Still queued but no longer in the queue: a hand-off to our inbox
+	 * is in flight and points at us. The session stays alive (and
+	 * counted, so a draining worker waits for it) until it arrives. */
+	if (s->state == LB_S_QUEUED && !lb__backend_dequeue(s->be, &s->waiter))
 		s->zombie = true;
-	}
 	drop_srvconn(s, false);
 	release_server(s);
 	if (s->pinned) {
@@ -256,19 +273,10 @@ void lb__sess_close(struct lb_sess *s)
 		}
 	}
 	atomic_fetch_sub(&s->fe->cur_conns, 1);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		w->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	w->nsessions--;
-	if (s->zombie)
-		return;
-	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
-	uv_close((uv_handle_t *)&s->cli, on_handle_closed);
-	if (w->draining && w->nsessions == 0)
-		uv_async_send(&w->wake);
+	uv_read_stop((uv_stream_t *)&s->cli);
+	uv_timer_stop(&s->timer);
+	if (!s->zombie)
+		sess_finish(s);
 }
 
 /* ---- reading from the client ---- */
@@ -485,6 +493,7 @@ static void start_request(struct lb_sess *s, struct http1_msg *m)
 	fe_cnt(s)->reqs++;
 	s->resp_started = false;
 	s->attempts = 0;
+	s->sent_nothing = false;
 	s->avoid = NULL;
 	s->had_cookie = false;
 	be_idx = route(s->fc, m);
@@ -559,9 +568,10 @@ static void server_failed(struct lb_sess *s, int status, bool count_failure)
 	/* A pooled connection the server had just closed is not the server's
 	 * fault and does not use up a retry. */
 	bool free_retry = reused && !count_failure;
-	bool retry = s->req_replayable && !s->resp_started &&
-		     (free_retry || s->attempts < s->bc->retries) &&
-		     (s->sent_nothing || http1_method_idempotent(s->method));
+	/* Nothing sent: always safe to try again. Sent: only a request we
+	 * still hold whole, and only if repeating it cannot hurt. */
+	bool retry = !s->resp_started && (free_retry || s->attempts < s->bc->retries) &&
+		     (s->sent_nothing || (s->req_replayable && http1_method_idempotent(s->method)));
 	if (!retry) {
 		release_server(s);
 		send_error(s, status);
@@ -620,8 +630,12 @@ static void response_done(struct lb_sess *s)
 			lb__sess_close(s);
 		return;
 	}
-	if (s->in.data == 0)
-		buf_free(&s->in); /* idle connections hold no buffer */
+	if (s->in.data == 0) {
+		/* Idle connections hold no buffer. */
+		buf_free(&s->in);
+		buf_free(&s->req);
+		buf_free(&s->resp);
+	}
 	lb__sess_timer(s, s->in.data ? s->fc->to.http_request : s->fc->to.keep_alive);
 	lb__sess_cli_resume(s);
 	if (s->in.data)
@@ -906,8 +920,7 @@ static void on_queue_wake(struct lb_waiter *wt)
 		lb__server_release(s->be, srv);
 		if (s->zombie) {
 			s->zombie = false;
-			uv_close((uv_handle_t *)&s->timer, on_handle_closed);
-			uv_close((uv_handle_t *)&s->cli, on_handle_closed);
+			sess_finish(s);
 		}
 		return;
 	}

@@ -119,6 +119,7 @@ struct lb_proc {
 	struct lb_worker *workers;   /* [nthreads] */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t grace_timer;
+	uv_async_t joined;           /* the workers have all exited */
 	bool stopping;
 	struct lb_stats *stats;      /* stats listener, main thread */
 	struct lb_checks *checks;    /* health checks, main thread */

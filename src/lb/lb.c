@@ -98,7 +98,17 @@ static void *join_workers(void *arg)
 	struct lb_proc *p = arg;
 
 	lb__workers_join(p);
+	uv_async_send(&p->joined);
 	return NULL;
+}
+
+/* Every worker is done: nothing holds the main loop any more. */
+static void on_joined(uv_async_t *a)
+{
+	struct lb_proc *p = a->data;
+
+	uv_close((uv_handle_t *)&p->grace_timer, NULL);
+	uv_close((uv_handle_t *)&p->joined, NULL);
 }
 
 int lb_run(const struct lb_options *opt)
@@ -157,6 +167,11 @@ int lb_run(const struct lb_options *opt)
 	uv_signal_start(&p->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&p->sigint, on_signal, SIGINT);
 	uv_timer_init(&loop, &p->grace_timer);
+	/* Sent by the thread that joins the workers at the end; unreferenced
+	 * so that it does not keep the serving phase's loop alive. */
+	uv_async_init(&loop, &p->joined, on_joined);
+	p->joined.data = p;
+	uv_unref((uv_handle_t *)&p->joined);
 
 	for (int i = 0; i < p->world->cfg->nfes; i++) {
 		const struct lb_frontend_cfg *fc = &p->world->cfg->fes[i];
@@ -173,12 +188,11 @@ int lb_run(const struct lb_options *opt)
 	 * helper thread so the grace timer can still fire meanwhile. */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	pthread_t joiner;
-	pthread_create(&joiner, NULL, join_workers, p);
 	uv_ref((uv_handle_t *)&p->grace_timer);
-	while (pthread_tryjoin_np(joiner, NULL) != 0)
-		uv_run(&loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&p->grace_timer, NULL);
+	uv_ref((uv_handle_t *)&p->joined);
+	pthread_create(&joiner, NULL, join_workers, p);
 	uv_run(&loop, UV_RUN_DEFAULT);
+	pthread_join(joiner, NULL);
 	uv_loop_close(&loop);
 	lb__world_unref(p->world);
 	pthread_mutex_destroy(&p->world_lock);
