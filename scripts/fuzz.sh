@@ -7,7 +7,7 @@ secs=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for exe in "$build"/tests/fuzz/fuzz-*; do
-	[ -x "$exe" ] || continue
+	[ -f "$exe" ] && [ -x "$exe" ] || continue
 	name=${exe##*/fuzz-}
 	mkdir -p "$work/$name"
 	echo "fuzz: $name for ${secs}s"

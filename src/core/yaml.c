@@ -134,6 +134,7 @@ struct builder {
 	int nanchors, anchors_cap;
 	int line, col;           /* last known position, 1-based */
 	int ndocs;
+	size_t merged;           /* pairs copied by merge keys so far, see map_finish() */
 };
 
 static struct yaml_node *node_new(struct builder *b, enum yaml_kind kind, int line, int col)
@@ -224,6 +225,41 @@ static char *token_text(struct builder *b, struct fy_token *t, size_t *lenp, con
 	return xstrndup(s ? s : "", len);
 }
 
+/* A scalar's text. libfyaml 0.7.12 decodes two or more adjacent '' escapes
+ * of a single-quoted scalar wrongly ('x''''y' reads as x''' instead of
+ * x''y) and leaks while doing it, so such scalars are decoded here from
+ * the source bytes. Only the one-line form: a multi-line one would also
+ * need YAML's line folding, and nobody writes that in a config. */
+static char *scalar_text(struct builder *b, struct fy_token *t, size_t *lenp, const struct yaml_node *at)
+{
+	const struct fy_mark *s = fy_token_start_mark(t), *e = fy_token_end_mark(t);
+	const char *raw;
+	size_t rlen, o = 0;
+	char *out;
+
+	if (fy_token_scalar_style(t) != FYSS_SINGLE_QUOTED || !s || !e ||
+	    e->input_pos < s->input_pos || e->input_pos > b->len)
+		return token_text(b, t, lenp, at);
+	raw = b->buf + s->input_pos;
+	rlen = e->input_pos - s->input_pos;
+	if (!memmem(raw, rlen, "''''", 4))
+		return token_text(b, t, lenp, at);
+	if (memchr(raw, '\n', rlen) || memchr(raw, '\r', rlen)) {
+		yaml_error(&b->y, at, "a single-quoted string over several lines with '' escapes "
+			   "side by side is not supported; use double quotes");
+		return NULL;
+	}
+	out = xmalloc(rlen + 1);
+	for (size_t i = 0; i < rlen; i++) {
+		out[o++] = raw[i];
+		if (raw[i] == '\'' && i + 1 < rlen && raw[i + 1] == '\'')
+			i++;
+	}
+	out[o] = '\0';
+	*lenp = o;
+	return out;
+}
+
 static void event_pos(struct builder *b, struct fy_event *ev, int *line, int *col)
 {
 	const struct fy_mark *m = fy_event_start_mark(ev);
@@ -294,8 +330,14 @@ static int map_finish(struct builder *b, struct yaml_node *n)
 				return yaml_error(&b->y, n->pairs[i].key,
 						  "merge key \"<<\" needs a mapping or a list of mappings, item %d is not",
 						  j);
-		/* The weight guard bounds what the merge can copy. */
+		/* The weight guard bounds what one merge can copy; this budget
+		 * bounds all of them, since siblings each merging a big
+		 * mapping are only weighed when their parent closes. */
 		cap += (int)v->weight;
+		b->merged += v->weight;
+		if (b->merged > YAML_MAX_NODES)
+			return yaml_error(&b->y, n->pairs[i].key,
+					  "merge keys copy more than %u entries in this file", YAML_MAX_NODES);
 	}
 	if (n->npairs < 2 && !merge_seen)
 		return 0;
@@ -377,7 +419,6 @@ static int collection_end(struct builder *b)
 	struct frame *f = &b->stack[b->depth - 1];
 	struct yaml_node *n = f->n;
 	char *anchor = f->anchor;
-	int rc;
 
 	BUG_ON(f->key); /* the parser never ends a mapping between key and value */
 	if (n->kind == YAML_MAP && map_finish(b, n) < 0)
@@ -398,8 +439,7 @@ static int collection_end(struct builder *b)
 		anchor_add(b, anchor, n);
 		free(anchor);
 	}
-	rc = attach(b, n);
-	return rc;
+	return attach(b, n);
 err:
 	/* Left on the stack: builder_free() frees the anchor name. */
 	return -1;
@@ -434,7 +474,7 @@ static int on_event(struct builder *b, struct fy_event *ev)
 			col--;
 		n = node_new(b, YAML_SCALAR, line, col);
 		n->plain = st == FYSS_PLAIN;
-		if (!(n->text = token_text(b, ev->scalar.value, &n->len, n)))
+		if (!(n->text = scalar_text(b, ev->scalar.value, &n->len, n)))
 			return -1;
 		if (ev->scalar.anchor) {
 			char *name = token_text(b, ev->scalar.anchor, NULL, n);
@@ -519,6 +559,50 @@ static void syntax_error(struct builder *b, struct fy_diag *diag)
 	error_at(&b->y, eline, ecol, "%s", e->msg);
 }
 
+/* Refuses what YAML itself refuses in a stream (YAML 1.2 c-printable):
+ * invalid or overlong UTF-8, surrogates, C0 controls other than tab, LF
+ * and CR, DEL, C1 controls but NEL, U+FFFE and U+FFFF. Done before
+ * libfyaml sees the bytes because 0.7.12 loops forever or reads out of
+ * bounds on some invalid UTF-8 (upstream libfyaml#101, #175, #318, #370,
+ * fixed after that release). */
+static int check_text(struct builder *b)
+{
+	const unsigned char *p = (const unsigned char *)b->buf, *end = p + b->len;
+	int line = 1, col = 1;
+
+	while (p < end) {
+		unsigned c = *p;
+		int n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+		uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+		static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+
+		if (n == 0 || end - p < n)
+			goto bad;
+		for (int i = 1; i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				goto bad;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			goto bad;
+		if ((cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7f ||
+		    (cp >= 0x80 && cp < 0xa0 && cp != 0x85) || cp == 0xfffe || cp == 0xffff)
+			return error_at(&b->y, line, col, "control character U+%04X is not allowed in YAML",
+					(unsigned)cp);
+		if (cp == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+		p += n;
+		continue;
+bad:
+		return error_at(&b->y, line, col, "invalid UTF-8 (byte 0x%02X); the file must be UTF-8", *p);
+	}
+	return 0;
+}
+
 static void builder_free(struct builder *b)
 {
 	for (int i = 0; i < b->depth; i++)
@@ -548,6 +632,11 @@ int yaml_load_buffer(const char *name, const char *buf, size_t len, struct yaml_
 	b.buf = buf;
 	b.len = len;
 	b.line = b.col = 1;
+	if (check_text(&b) < 0) {
+		*err = b.y.err;
+		yaml_doc_free(b.d);
+		return -1;
+	}
 
 	/* Collect libfyaml's diagnostics instead of letting it print them;
 	 * the first one becomes our "FILE:LINE:COL: message". */

@@ -25,6 +25,8 @@
 #define TIMEOUT_MAX (24ULL * 86400 * 1000) /* ms; fits a signed 32-bit count of ms */
 #define COUNT_MAX 1000000                   /* maxconn, queue_max */
 #define THREADS_MAX 64
+#define BINDS_MAX 1024                      /* listening addresses in all; each is a socket
+					     * per worker thread, which fd limits bound anyway */
 
 /* ---- string shapes ---- */
 
@@ -114,6 +116,39 @@ static int get_checked(struct yaml_ctx *y, const struct yaml_node *n, char **out
 	return yaml_error(y, n, "expected %s, got %s", what, yaml_describe(n, got, sizeof(got)));
 }
 
+/* A name and where it came from, for finding repeats in O(n log n): lists
+ * shared through aliases can make them long. */
+struct name_ref {
+	const char *s;
+	int idx;
+};
+
+static int name_ref_cmp(const void *a, const void *b)
+{
+	const struct name_ref *x = a, *y = b;
+	int c = strcmp(x->s, y->s);
+
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Sorts <v>; returns the first index, in file order, whose string repeats
+ * an earlier one (that earlier index in *prev), or -1. */
+static int first_repeat(struct name_ref *v, int n, int *prev)
+{
+	int best = -1;
+
+	qsort(v, (size_t)n, sizeof(*v), name_ref_cmp);
+	for (int i = 1; i < n; i++) {
+		/* v[i] is the second of its group: the first repeat of it */
+		if (strcmp(v[i].s, v[i - 1].s) == 0 && (i < 2 || strcmp(v[i - 1].s, v[i - 2].s) != 0) &&
+		    (best < 0 || v[i].idx < best)) {
+			best = v[i].idx;
+			*prev = v[i - 1].idx;
+		}
+	}
+	return best;
+}
+
 /* ---- YF_FUNC callbacks: <field> is the row's target ---- */
 
 static int parse_name(struct yaml_ctx *y, const struct yaml_node *n, void *field)
@@ -198,12 +233,17 @@ static int parse_server_addr(struct yaml_ctx *y, const struct yaml_node *n, void
 static int parse_binds(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 {
 	struct lb_frontend_cfg *fe = field;
-	int cnt = yaml_list_count(n);
+	const struct lb_config *c = y->user;
+	int cnt = yaml_list_count(n), total = cnt;
 
 	if (yaml_expect_list(y, n, true) < 0)
 		return -1;
 	if (cnt == 0)
 		return yaml_error(y, n, "expected at least one address to listen on");
+	for (int i = 0; i < c->nfes; i++)
+		total += c->fes[i].nbinds; /* this frontend's is still 0 */
+	if (total > BINDS_MAX)
+		return yaml_error(y, n, "more than %d addresses to listen on in all", BINDS_MAX);
 	fe->binds = XNEWV(struct lb_addr, (size_t)cnt);
 	fe->nbinds = cnt;
 	for (int i = 0; i < cnt; i++) {
@@ -575,7 +615,8 @@ static const struct yaml_field server_fields[] = {
 static int parse_servers(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 {
 	struct lb_backend_cfg *be = field;
-	int cnt = yaml_list_count(n);
+	int cnt = yaml_list_count(n), dup_name, dup_cookie, prev_name = -1, prev_cookie = -1, rc = 0;
+	struct name_ref *names, *cookies;
 
 	if (yaml_expect_list(y, n, false) < 0)
 		return -1;
@@ -583,32 +624,43 @@ static int parse_servers(struct yaml_ctx *y, const struct yaml_node *n, void *fi
 	be->nservers = cnt;
 	for (int i = 0; i < cnt; i++) {
 		struct lb_server_cfg *srv = &be->servers[i];
-		const struct yaml_node *item = n->items[i];
 		size_t mark = yaml_path_push_index(y, i);
-		int rc = yaml_map_apply(y, item, server_fields, srv, NULL);
 
-		if (rc == 0 && !srv->cookie)
-			srv->cookie = xstrdup(srv->name);
-		for (int j = 0; rc == 0 && j < i; j++) {
-			const struct lb_server_cfg *prev = &be->servers[j];
-			if (strcmp(prev->name, srv->name) == 0) {
-				yaml_path_push_key(y, "name");
-				rc = yaml_error(y, yaml_map_get(item, "name"),
-						"server name \"%s\" is already used by servers[%d]", srv->name, j);
-			} else if (strcmp(prev->cookie, srv->cookie) == 0) {
-				/* Two servers behind one cookie value would make
-				 * stickiness send both servers' clients to one. */
-				const char *key = yaml_map_find(item, "cookie") ? "cookie" : "name";
-				yaml_path_push_key(y, key);
-				rc = yaml_error(y, yaml_map_get(item, key),
-						"cookie value \"%s\" is already used by servers[%d]", srv->cookie, j);
-			}
-		}
+		rc = yaml_map_apply(y, n->items[i], server_fields, srv, NULL);
 		yaml_path_pop(y, mark);
 		if (rc < 0)
 			return -1;
+		if (!srv->cookie)
+			srv->cookie = xstrdup(srv->name);
 	}
-	return 0;
+
+	/* Two servers behind one cookie value would send both servers'
+	 * sticky clients to one of them. */
+	names = XNEWV(struct name_ref, (size_t)(cnt > 0 ? cnt : 0));
+	cookies = XNEWV(struct name_ref, (size_t)(cnt > 0 ? cnt : 0));
+	for (int i = 0; i < cnt; i++) {
+		names[i] = (struct name_ref){be->servers[i].name, i};
+		cookies[i] = (struct name_ref){be->servers[i].cookie, i};
+	}
+	dup_name = first_repeat(names, cnt, &prev_name);
+	dup_cookie = first_repeat(cookies, cnt, &prev_cookie);
+	if (dup_name >= 0 && (dup_cookie < 0 || dup_name <= dup_cookie)) {
+		yaml_path_push_index(y, dup_name);
+		yaml_path_push_key(y, "name");
+		rc = yaml_error(y, yaml_map_get(n->items[dup_name], "name"),
+				"server name \"%s\" is already used by servers[%d]",
+				be->servers[dup_name].name, prev_name);
+	} else if (dup_cookie >= 0) {
+		const char *key = yaml_map_find(n->items[dup_cookie], "cookie") ? "cookie" : "name";
+		yaml_path_push_index(y, dup_cookie);
+		yaml_path_push_key(y, key);
+		rc = yaml_error(y, yaml_map_get(n->items[dup_cookie], key),
+				"cookie value \"%s\" is already used by servers[%d]",
+				be->servers[dup_cookie].cookie, prev_cookie);
+	}
+	free(names);
+	free(cookies);
+	return rc;
 }
 
 static const struct yaml_field backend_fields[] = {
@@ -687,14 +739,29 @@ int lb_config_backend_index(const struct lb_config *c, const char *name)
 	return -1;
 }
 
-static int resolve(struct yaml_ctx *y, const struct lb_config *c, const struct yaml_node *at,
+static int name_ref_cmp_str(const void *a, const void *b)
+{
+	return strcmp(((const struct name_ref *)a)->s, ((const struct name_ref *)b)->s);
+}
+
+/* Backend names sorted, for resolving references: a rules list shared by
+ * aliases among many frontends makes many lookups. */
+struct be_index {
+	const struct lb_config *c;
+	struct name_ref *by_name;
+};
+
+static int resolve(struct yaml_ctx *y, const struct be_index *bi, const struct yaml_node *at,
 		   const char *name, int *idx)
 {
+	const struct lb_config *c = bi->c;
+	struct name_ref key = {name, -1}, *hit;
 	char known[256];
 	size_t o = 0;
 
-	*idx = lb_config_backend_index(c, name);
-	if (*idx >= 0)
+	hit = bsearch(&key, bi->by_name, (size_t)c->nbes, sizeof(key), name_ref_cmp_str);
+	*idx = hit ? hit->idx : -1;
+	if (hit)
 		return 0;
 	known[0] = '\0';
 	for (int i = 0; i < c->nbes && o < sizeof(known); i++)
@@ -705,7 +772,7 @@ static int resolve(struct yaml_ctx *y, const struct lb_config *c, const struct y
 /* Rules and default backends, with the YAML nodes they came from: the
  * frontends mapping and c->fes are in the same order, and so are each
  * rules list and fe->rules. */
-static int check_frontend(struct yaml_ctx *y, struct lb_config *c, struct lb_frontend_cfg *fe,
+static int check_frontend(struct yaml_ctx *y, const struct be_index *bi, struct lb_frontend_cfg *fe,
 			  const struct yaml_pair *p)
 {
 	const struct yaml_node *rules = yaml_map_get(p->value, "rules");
@@ -723,14 +790,14 @@ static int check_frontend(struct yaml_ctx *y, struct lb_config *c, struct lb_fro
 		size_t mark = yaml_path_push_key(y, "rules");
 		yaml_path_push_index(y, j);
 		yaml_path_push_key(y, "backend");
-		if (resolve(y, c, yaml_map_get(rules->items[j], "backend"), fe->rules[j].backend,
+		if (resolve(y, bi, yaml_map_get(rules->items[j], "backend"), fe->rules[j].backend,
 			    &fe->rules[j].backend_idx) < 0)
 			return -1;
 		yaml_path_pop(y, mark);
 	}
 	if (fe->default_backend) {
 		size_t mark = yaml_path_push_key(y, "default_backend");
-		if (resolve(y, c, yaml_map_get(p->value, "default_backend"), fe->default_backend,
+		if (resolve(y, bi, yaml_map_get(p->value, "default_backend"), fe->default_backend,
 			    &fe->default_idx) < 0)
 			return -1;
 		yaml_path_pop(y, mark);
@@ -825,6 +892,7 @@ int lb_config_load(const char *path, struct lb_config **out, char **err)
 	struct yaml_doc *doc;
 	struct yaml_ctx y;
 	struct lb_config *c;
+	struct be_index bi = {0};
 	long ncpu;
 
 	*out = NULL;
@@ -843,20 +911,27 @@ int lb_config_load(const char *path, struct lb_config **out, char **err)
 	}
 	if (yaml_map_apply(&y, doc->root, config_fields, c, NULL) < 0)
 		goto fail;
+	bi.c = c;
+	bi.by_name = XNEWV(struct name_ref, (size_t)c->nbes);
+	for (int i = 0; i < c->nbes; i++)
+		bi.by_name[i] = (struct name_ref){c->bes[i].name, i};
+	qsort(bi.by_name, (size_t)c->nbes, sizeof(*bi.by_name), name_ref_cmp);
 	for (int i = 0; i < c->nfes; i++) {
 		size_t mark = yaml_path_push_key(&y, "frontends");
 		yaml_path_push_key(&y, c->fes[i].name);
-		if (check_frontend(&y, c, &c->fes[i], &yaml_map_get(doc->root, "frontends")->pairs[i]) < 0)
+		if (check_frontend(&y, &bi, &c->fes[i], &yaml_map_get(doc->root, "frontends")->pairs[i]) < 0)
 			goto fail;
 		yaml_path_pop(&y, mark);
 	}
 	if (check_binds(&y, c, doc->root) < 0)
 		goto fail;
+	free(bi.by_name);
 	yaml_doc_free(doc);
 	*out = c;
 	return 0;
 fail:
 	BUG_ON(!y.err);
+	free(bi.by_name);
 	*err = y.err;
 	lb_config_free(c);
 	yaml_doc_free(doc);

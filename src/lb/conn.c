@@ -124,41 +124,65 @@ static void on_connected(uv_connect_t *req, int status)
 	if (status == 0) {
 		sc->connected = true;
 		uv_tcp_nodelay(&sc->tcp, 1);
+		lb__srvconn_read_start(sc);
 	}
 	sc->on_connect(sc, status);
 }
 
-static void on_idle_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+static void on_sc_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct lb_srvconn *sc = h->data;
 	*b = uv_buf_init(sc->w->scratch, sizeof(sc->w->scratch));
 }
 
-/* A pooled connection that becomes readable was closed by the server, or
- * sent bytes nobody asked for: either way it is no longer usable. */
-static void on_idle_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+/* A server connection keeps reading for its whole life, pooled or not:
+ * switching callbacks or pausing would cost an epoll_ctl per request. */
+static void on_sc_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
 	struct lb_srvconn *sc = s->data;
 
 	if (nread == 0)
 		return;
-	lb__srvconn_close(sc);
+	if (!sc->owner) {
+		/* Pooled: the server closed it, or sent bytes nobody asked
+		 * for. Either way it is no longer usable. */
+		lb__srvconn_close(sc);
+		return;
+	}
+	sc->on_read(sc, nread, b);
+}
+
+void lb__srvconn_read_start(struct lb_srvconn *sc)
+{
+	if (!sc->reading && !sc->closing) {
+		sc->reading = true;
+		uv_read_start((uv_stream_t *)&sc->tcp, on_sc_alloc, on_sc_read);
+	}
+}
+
+void lb__srvconn_read_stop(struct lb_srvconn *sc)
+{
+	if (sc->reading) {
+		sc->reading = false;
+		uv_read_stop((uv_stream_t *)&sc->tcp);
+	}
 }
 
 static void on_connect_failed(uv_timer_t *t);
 
 struct lb_srvconn *lb__srvconn_get(struct lb_worker *w, struct lb_backend *be, struct lb_server *srv,
-				   void *owner, void (*on_connect)(struct lb_srvconn *, int))
+				   void *owner, void (*on_connect)(struct lb_srvconn *, int),
+				   void (*on_read)(struct lb_srvconn *, ssize_t, const uv_buf_t *))
 {
 	struct lb_srvconn *sc = srv->idle[w->id];
 	int rc;
 
 	if (sc) {
 		pool_unlink(sc);
-		uv_read_stop((uv_stream_t *)&sc->tcp);
 		sc->owner = owner;
 		sc->reused = true;
 		sc->on_connect = on_connect;
+		sc->on_read = on_read;
 		return sc;
 	}
 	sc = XNEW(struct lb_srvconn);
@@ -169,6 +193,7 @@ struct lb_srvconn *lb__srvconn_get(struct lb_worker *w, struct lb_backend *be, s
 	lb__backend_ref(be);
 	sc->owner = owner;
 	sc->on_connect = on_connect;
+	sc->on_read = on_read;
 	uv_tcp_init(&w->loop, &sc->tcp);
 	sc->handles = 1;
 	sc->tcp.data = sc;
@@ -214,7 +239,8 @@ void lb__srvconn_pool(struct lb_srvconn *sc, uint64_t idle_ms)
 		w->idle->wprev = sc;
 	w->idle = sc;
 	w->nidle++;
-	uv_read_start((uv_stream_t *)&sc->tcp, on_idle_alloc, on_idle_read);
+	/* Reading may have been paused for back-pressure. */
+	lb__srvconn_read_start(sc);
 }
 
 void lb__pool_sweep(struct lb_worker *w)

@@ -38,16 +38,24 @@ struct lb_srvconn {
 	uv_timer_t err_timer;       /* reports connect_err from the loop */
 	int handles;                /* open handles; freed when the last closes */
 	bool connected;
+	bool reading;               /* uv_read_start is in effect */
 	bool reused;                /* taken from the pool */
 	bool closing;
 	void (*on_connect)(struct lb_srvconn *sc, int status);
+	/* Bytes or an error (nread < 0) while owned. */
+	void (*on_read)(struct lb_srvconn *sc, ssize_t nread, const uv_buf_t *b);
 };
 
 /* Takes a pooled connection to <srv> (the caller holds a slot on it), or
  * starts a new one, calling sc->on_connect when done (never synchronously).
  * The returned connection takes its own refs on <srv> and <be>. */
 struct lb_srvconn *lb__srvconn_get(struct lb_worker *w, struct lb_backend *be, struct lb_server *srv,
-				   void *owner, void (*on_connect)(struct lb_srvconn *, int));
+				   void *owner, void (*on_connect)(struct lb_srvconn *, int),
+				   void (*on_read)(struct lb_srvconn *, ssize_t, const uv_buf_t *));
+/* Flow control on the server side: reading runs from connect to close
+ * unless paused here because the client is not keeping up. */
+void lb__srvconn_read_start(struct lb_srvconn *sc);
+void lb__srvconn_read_stop(struct lb_srvconn *sc);
 /* Gives <sc> back to the pool (stops reading; it must be clean: no pending
  * request or unread response bytes) for at most <idle_ms>. */
 void lb__srvconn_pool(struct lb_srvconn *sc, uint64_t idle_ms);

@@ -17,10 +17,15 @@
 #include "lb/rewrite.h"
 #include "lb/sess.h"
 
+/* Client bytes held while a request is being served (pipelining). */
+#define LB_PIPELINE_MAX (64 * 1024)
+
 static void sess_process(struct lb_sess *s);
+static void cli_pause(struct lb_sess *s);
 static void dispatch(struct lb_sess *s);
 static void srv_start_read(struct lb_sess *s);
 static void on_srv_connect(struct lb_srvconn *sc, int status);
+static void on_srv_read(struct lb_srvconn *sc, ssize_t nread, const uv_buf_t *b);
 static void on_queue_wake(struct lb_waiter *wt);
 
 /* ---- small helpers ---- */
@@ -69,7 +74,6 @@ static void drop_srvconn(struct lb_sess *s, bool reusable)
 		return;
 	s->sc = NULL;
 	if (reusable && sc->connected) {
-		uv_read_stop((uv_stream_t *)&sc->tcp);
 		lb__srvconn_pool(sc, s->bc->to.keep_alive);
 	} else {
 		lb__srvconn_close(sc);
@@ -140,7 +144,7 @@ static void send_error(struct lb_sess *s, int status)
 	lb__build_error(&b, status);
 	s->resp_started = true;
 	s->close_after_write = true;
-	uv_read_stop((uv_stream_t *)&s->cli);
+	cli_pause(s);
 	uv_buf_t ub = uv_buf_init(buf_ptr(&b), (unsigned)b.data);
 	int rc = lb__sess_cli_send(s, &ub, 1);
 	buf_free(&b);
@@ -298,8 +302,8 @@ static void on_cli_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 	if (nread < 0) {
 		if (s->state == LB_S_TUNNEL && s->sc && nread == UV_EOF) {
 			/* Half-close: pass the FIN on, keep the other way. */
+			cli_pause(s);
 			s->cli_eof = true;
-			uv_read_stop(st);
 			if (s->srv_eof) {
 				lb__sess_close(s);
 				return;
@@ -307,6 +311,14 @@ static void on_cli_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 			uv_shutdown_t *req = XNEW(uv_shutdown_t);
 			if (uv_shutdown(req, (uv_stream_t *)&s->sc->tcp, lb__free_shutdown) < 0)
 				free(req);
+			return;
+		}
+		if (nread == UV_EOF && s->state != LB_S_HEAD && s->state != LB_S_DONE && s->req_done) {
+			/* The client finished sending and half-closed: it still
+			 * wants its response (HAProxy and nginx deliver it too). */
+			s->cli_eof = true;
+			s->client_keepalive = false;
+			cli_pause(s);
 			return;
 		}
 		lb__sess_close(s);
@@ -338,15 +350,18 @@ static void on_cli_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 
 void lb__sess_cli_resume(struct lb_sess *s)
 {
+	if (s->cli_reading || s->closing || s->cli_eof)
+		return;
 	s->cli_paused = false;
-	if (!s->closing && !s->cli_eof)
-		uv_read_start((uv_stream_t *)&s->cli, on_cli_alloc, on_cli_read);
+	s->cli_reading = true;
+	uv_read_start((uv_stream_t *)&s->cli, on_cli_alloc, on_cli_read);
 }
 
 static void cli_pause(struct lb_sess *s)
 {
-	if (!s->cli_paused) {
+	if (s->cli_reading) {
 		s->cli_paused = true;
+		s->cli_reading = false;
 		uv_read_stop((uv_stream_t *)&s->cli);
 	}
 }
@@ -512,19 +527,12 @@ static void start_request(struct lb_sess *s, struct http1_msg *m)
 		send_error(s, status);
 		return;
 	}
-	/* One request at a time: pipelined bytes wait in s->in. */
-	if (s->req_done)
-		cli_pause(s);
+	/* Reading goes on while the request is served: pipelined bytes wait
+	 * in s->in (bounded in sess_process), and no epoll change is made. */
 	dispatch(s);
 }
 
 /* ---- server side ---- */
-
-static void on_srv_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	struct lb_srvconn *sc = h->data;
-	*b = uv_buf_init(sc->w->scratch, sizeof(sc->w->scratch));
-}
 
 static void relay_response(struct lb_sess *s);
 
@@ -597,7 +605,7 @@ static void server_failed(struct lb_sess *s, int status, bool count_failure)
 	}
 	/* Same server, fresh connection: keep the slot. */
 	s->state = LB_S_CONNECT;
-	s->sc = lb__srvconn_get(s->w, s->be, s->srv, s, on_srv_connect);
+	s->sc = lb__srvconn_get(s->w, s->be, s->srv, s, on_srv_connect, on_srv_read);
 	if (s->sc->reused)
 		on_srv_connect(s->sc, 0);
 	else
@@ -688,7 +696,7 @@ static void relay_body(struct lb_sess *s)
 	}
 	if (lb__queued((uv_stream_t *)&s->cli) > LB_WRITE_HIGH) {
 		s->srv_paused = true;
-		uv_read_stop((uv_stream_t *)&sc->tcp);
+		lb__srvconn_read_stop(sc);
 	}
 }
 
@@ -782,9 +790,8 @@ static void relay_response(struct lb_sess *s)
 	relay_body(s);
 }
 
-static void on_srv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
+static void on_srv_read(struct lb_srvconn *sc, ssize_t nread, const uv_buf_t *b)
 {
-	struct lb_srvconn *sc = st->data;
 	struct lb_sess *s = sc->owner;
 
 	if (nread == 0)
@@ -793,7 +800,7 @@ static void on_srv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 		if (s->state == LB_S_TUNNEL) {
 			if (nread == UV_EOF && !s->cli_eof) {
 				s->srv_eof = true;
-				uv_read_stop(st);
+				lb__srvconn_read_stop(sc);
 				uv_shutdown_t *req = XNEW(uv_shutdown_t);
 				if (uv_shutdown(req, (uv_stream_t *)&s->cli, lb__free_shutdown) < 0)
 					free(req);
@@ -830,7 +837,7 @@ static void on_srv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 			return;
 		if (lb__queued((uv_stream_t *)&s->cli) > LB_WRITE_HIGH) {
 			s->srv_paused = true;
-			uv_read_stop(st);
+			lb__srvconn_read_stop(sc);
 		}
 		return;
 	}
@@ -849,7 +856,7 @@ static void on_srv_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 
 static void srv_start_read(struct lb_sess *s)
 {
-	uv_read_start((uv_stream_t *)&s->sc->tcp, on_srv_alloc, on_srv_read);
+	lb__srvconn_read_start(s->sc);
 }
 
 /* Connected (or reused): send what we have of the request. */
@@ -901,7 +908,7 @@ static void on_srv_connect(struct lb_srvconn *sc, int status)
 static void connect_server(struct lb_sess *s)
 {
 	s->state = LB_S_CONNECT;
-	s->sc = lb__srvconn_get(s->w, s->be, s->srv, s, on_srv_connect);
+	s->sc = lb__srvconn_get(s->w, s->be, s->srv, s, on_srv_connect, on_srv_read);
 	if (s->sc->reused) {
 		on_srv_connect(s->sc, 0);
 		return;
@@ -996,7 +1003,9 @@ static void sess_process(struct lb_sess *s)
 	}
 	case LB_S_REQ:
 		if (s->req_done || !s->sc) {
-			cli_pause(s);
+			/* Pipelined requests wait for this response. */
+			if (s->in.data > LB_PIPELINE_MAX)
+				cli_pause(s);
 			return;
 		}
 		while (s->in.data && !s->req_done) {
@@ -1036,7 +1045,7 @@ static void sess_process(struct lb_sess *s)
 		return;
 	default:
 		/* Connecting or queued: hold the bytes, but not forever. */
-		if (s->in.data > 65536)
+		if (s->in.data > LB_PIPELINE_MAX)
 			cli_pause(s);
 		return;
 	}

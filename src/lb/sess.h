@@ -76,6 +76,7 @@ struct lb_sess {
 	size_t learn_value_len;
 
 	/* flow */
+	bool cli_reading;             /* uv_read_start in effect on the client */
 	bool cli_paused, srv_paused;
 	bool cli_eof, srv_eof;
 	bool closing, close_after_write, tls_failed;
