@@ -21,17 +21,6 @@ struct chash_ctx {
 	uint32_t npoints;         /* sum of weights x CHASH_POINTS_PER_WEIGHT */
 };
 
-/* Same pool rule as every algorithm: backups only while no active is up. */
-static struct lb_server **pool_of(struct lb_lbprm *p, int *n)
-{
-	if (p->nact > 0) {
-		*n = p->nact;
-		return p->act;
-	}
-	*n = p->nbck;
-	return p->bck;
-}
-
 /* Total order, so that equal hashes (rare) sort the same whatever the order
  * of the server list; names are unique within a backend. */
 static int point_cmp(const struct chash_point *x, const struct chash_point *y)
@@ -106,7 +95,7 @@ static void chash_update(struct lb_lbprm *p)
 	uint64_t total = 0;
 	uint32_t k = 0;
 	int n;
-	struct lb_server **pool = pool_of(p, &n);
+	struct lb_server **pool = lb__pool(p, &n);
 
 	if (!c)
 		c = p->ctx = XNEW(struct chash_ctx);
@@ -163,7 +152,7 @@ static struct lb_server *chash_select(struct lb_lbprm *p, uint64_t hash, const s
 
 	/* Count first, so that a pool where everything is full (the busy case)
 	 * costs O(n) rather than a walk around the whole ring. */
-	pool = pool_of(p, &n);
+	pool = lb__pool(p, &n);
 	for (int i = 0; i < n; i++) {
 		if (!lb_server_usable(pool[i]))
 			continue;

@@ -5,30 +5,15 @@
 #include "core/mem.h"
 #include "lb/balance/balance.h"
 
-/* From rr.c. Its prototype belongs in balance.h next to the ops; it lives
- * here only until that header gains it. */
-struct lb_server *lb__rr_smooth_pick(struct lb_server **cand, int n);
-
 struct lc_ctx {
 	struct lb_server **cand; /* scratch: the least loaded servers of one pick, one slot per pool server */
 };
-
-/* Same pool rule as every algorithm: backups only while no active is up. */
-static struct lb_server **pool_of(struct lb_lbprm *p, int *n)
-{
-	if (p->nact > 0) {
-		*n = p->nact;
-		return p->act;
-	}
-	*n = p->nbck;
-	return p->bck;
-}
 
 static void lc_update(struct lb_lbprm *p)
 {
 	struct lc_ctx *c = p->ctx;
 	int n;
-	struct lb_server **pool = pool_of(p, &n);
+	struct lb_server **pool = lb__pool(p, &n);
 
 	if (!c)
 		c = p->ctx = XNEW(struct lc_ctx);
@@ -51,7 +36,7 @@ static struct lb_server *lc_select(struct lb_lbprm *p, uint64_t hash, const stru
 	struct lb_server *fallback = NULL;
 	int64_t best_load = 0, best_w = 1;
 	int n, ncand = 0;
-	struct lb_server **pool = pool_of(p, &n);
+	struct lb_server **pool = lb__pool(p, &n);
 
 	for (int i = 0; i < n; i++) {
 		struct lb_server *s = pool[i];

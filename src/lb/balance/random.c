@@ -13,17 +13,6 @@ struct rand_ctx {
 	uint32_t *cum; /* cum[i]: sum of the weights of pool[0..i]; cum[n - 1] is the total */
 };
 
-/* Same pool rule as every algorithm: backups only while no active is up. */
-static struct lb_server **pool_of(struct lb_lbprm *p, int *n)
-{
-	if (p->nact > 0) {
-		*n = p->nact;
-		return p->act;
-	}
-	*n = p->nbck;
-	return p->bck;
-}
-
 /* xorshift64* (Vigna): fast, and plenty for spreading load. The state must
  * not be zero, which lb_lbprm_rebuild() already ensures; kept safe here too
  * since a zero state would stick at zero. */
@@ -62,7 +51,7 @@ static void rand_update(struct lb_lbprm *p)
 	struct rand_ctx *c = p->ctx;
 	uint32_t sum = 0;
 	int n;
-	struct lb_server **pool = pool_of(p, &n);
+	struct lb_server **pool = lb__pool(p, &n);
 
 	if (!c)
 		c = p->ctx = XNEW(struct rand_ctx);
@@ -83,7 +72,7 @@ static struct lb_server *rand_select(struct lb_lbprm *p, uint64_t hash, const st
 	struct rand_ctx *c = p->ctx;
 	struct lb_server *pick[2], *fallback = NULL;
 	int n, got = 0, start;
-	struct lb_server **pool = pool_of(p, &n);
+	struct lb_server **pool = lb__pool(p, &n);
 
 	if (n == 0)
 		return NULL;

@@ -25,18 +25,6 @@ struct rr_ctx {
 	struct lb_server **cand; /* scratch for the slow path, one slot per pool server */
 };
 
-/* Backup servers take traffic only while no active server is up, and then
- * all of them share it (HAProxy's rule, not only the first backup). */
-static struct lb_server **pool_of(struct lb_lbprm *p, int *n)
-{
-	if (p->nact > 0) {
-		*n = p->nact;
-		return p->act;
-	}
-	*n = p->nbck;
-	return p->bck;
-}
-
 static uint64_t gcd(uint64_t a, uint64_t b)
 {
 	while (b) {
@@ -46,10 +34,6 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 	}
 	return a;
 }
-
-/* Shared with leastconn.c. This prototype belongs in balance.h; it sits here
- * (and there) only until that header gains it. */
-struct lb_server *lb__rr_smooth_pick(struct lb_server **cand, int n);
 
 /* One step of nginx's smooth weighted round-robin over <cand, n> (n > 0):
  * every candidate's lb_cur grows by its weight, the largest wins and pays the
@@ -83,7 +67,7 @@ static void rr_update(struct lb_lbprm *p)
 	uint32_t old_len, old_next;
 	uint64_t sum = 0, g = 0, len;
 	int n;
-	struct lb_server **pool = pool_of(p, &n);
+	struct lb_server **pool = lb__pool(p, &n);
 
 	if (!c)
 		c = p->ctx = XNEW(struct rr_ctx);
@@ -148,7 +132,7 @@ static struct lb_server *rr_select(struct lb_lbprm *p, uint64_t hash, const stru
 {
 	struct rr_ctx *c = p->ctx;
 	int n;
-	struct lb_server **pool = pool_of(p, &n);
+	struct lb_server **pool = lb__pool(p, &n);
 
 	if (n == 0)
 		return NULL;
