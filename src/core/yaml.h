@@ -15,8 +15,12 @@
  *   - resolves aliases by sharing the anchored node (no copy), and applies
  *     merge keys ("<<: *defaults", explicit keys win, earlier sources win);
  *   - refuses a document that aliases expand beyond YAML_MAX_NODES nodes
- *     (billion laughs), more than one document, mapping keys that are not
- *     scalars, and strings holding a NUL byte.
+ *     (billion laughs) or whose merge keys copy more than that, more than
+ *     one document, mapping keys that are not scalars, and strings holding
+ *     a NUL byte;
+ *   - refuses invalid UTF-8 and the control characters YAML forbids before
+ *     libfyaml sees them, and decodes one form of single-quoted scalar
+ *     itself: both work around bugs of libfyaml 0.7.12 (see yaml.c).
  *
  * Because of aliases the tree is a DAG: a node may have several parents, so
  * nodes have no parent pointer and the key path of an error message is kept

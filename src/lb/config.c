@@ -887,6 +887,27 @@ static int check_binds(struct yaml_ctx *y, struct lb_config *c, const struct yam
 
 /* ---- load and free ---- */
 
+/* Relative certificate paths are relative to the config file's folder, as
+ * nginx's are to its conf dir: the same file then works from any cwd, and a
+ * reload does not depend on where the process was started. */
+static void resolve_cert_paths(struct lb_config *c, const char *cfg_path)
+{
+	const char *slash = strrchr(cfg_path, '/');
+
+	if (!slash)
+		return;
+	for (int i = 0; i < c->nfes; i++) {
+		struct lb_tls_cfg *t = &c->fes[i].tls;
+		for (int k = 0; k < t->ncerts; k++) {
+			if (t->certs[k][0] == '/')
+				continue;
+			char *abs = xasprintf("%.*s/%s", (int)(slash - cfg_path), cfg_path, t->certs[k]);
+			free(t->certs[k]);
+			t->certs[k] = abs;
+		}
+	}
+}
+
 int lb_config_load(const char *path, struct lb_config **out, char **err)
 {
 	struct yaml_doc *doc;
@@ -925,6 +946,7 @@ int lb_config_load(const char *path, struct lb_config **out, char **err)
 	}
 	if (check_binds(&y, c, doc->root) < 0)
 		goto fail;
+	resolve_cert_paths(c, path);
 	free(bi.by_name);
 	yaml_doc_free(doc);
 	*out = c;

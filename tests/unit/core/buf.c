@@ -39,8 +39,9 @@ Test(buf, empty_append)
 {
 	struct buf b = {0};
 
-	/* On a never-allocated buffer this reaches memcpy(NULL, p, 0), which
-	 * UBSan reports as undefined behaviour. */
+	/* On a never-allocated buffer this computes NULL + 0 and calls
+	 * memcpy(NULL, p, 0): undefined behaviour that UBSan reports, until
+	 * buf_append() returns early when n == 0. */
 	buf_append(&b, "", 0);
 	cr_assert_eq(b.data, 0);
 	buf_free(&b);

@@ -199,8 +199,14 @@ Test(lb_config, design_example)
 	cr_assert_str_eq(sec->name, "secure");
 	cr_assert_eq(ntohs(sin_of(&sec->binds[0])->sin_port), 8443);
 	cr_assert_eq(sec->tls.ncerts, 2);
-	cr_assert_str_eq(sec->tls.certs[0], "a.pem");
-	cr_assert_str_eq(sec->tls.certs[1], "b.pem");
+	/* Relative certificate paths resolve against the config file's folder. */
+	char *dir = xstrndup(c->path, (size_t)(strrchr(c->path, '/') - c->path));
+	char *want_a = xasprintf("%s/a.pem", dir), *want_b = xasprintf("%s/b.pem", dir);
+	cr_assert_str_eq(sec->tls.certs[0], want_a);
+	cr_assert_str_eq(sec->tls.certs[1], want_b);
+	free(dir);
+	free(want_a);
+	free(want_b);
 	cr_assert_eq(sec->nrules, 0);
 	cr_assert_eq(sec->default_idx, 0);
 
@@ -682,6 +688,19 @@ Test(lb_config, err_misc)
 	free(text);
 }
 
+Test(lb_config, err_too_many_binds)
+{
+	size_t cap = 1 << 16, o = 0;
+	char *text = xmalloc(cap);
+
+	o += (size_t)snprintf(text + o, cap - o, "frontends:\n  web:\n    default_backend: app\n    bind: [");
+	for (int i = 0; i < 1025; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%s\":0\"", i ? ", " : "");
+	snprintf(text + o, cap - o, "]\nbackends: {app: {servers: []}}\n");
+	expect_err_at(text, 4, 11, "frontends.web.bind: more than 1024 addresses", NULL);
+	free(text);
+}
+
 Test(lb_config, err_missing_file)
 {
 	struct lb_config *c = NULL;
@@ -704,12 +723,12 @@ static struct yaml_doc *doc_of(const char *text)
 	return d;
 }
 
-static char *doc_err(const char *text)
+static char *doc_err(const char *text, size_t len)
 {
 	struct yaml_doc *d = NULL;
 	char *err = NULL;
 
-	cr_assert_eq(yaml_load_buffer("t.yml", text, strlen(text), &d, &err), -1);
+	cr_assert_eq(yaml_load_buffer("t.yml", text, len, &d, &err), -1);
 	cr_assert_null(d);
 	return err;
 }
@@ -810,26 +829,38 @@ Test(yaml, first_error_wins_and_paths)
 
 Test(yaml, refused_documents)
 {
+#define CASE(text, want) {text, sizeof(text) - 1, want} /* sizeof: texts with NUL bytes */
 	static const struct {
-		const char *text, *want;
+		const char *text;
+		size_t len;
+		const char *want;
 	} cases[] = {
-		{"a: 1\na: 2\n", "t.yml:2:1: duplicate key \"a\""},
-		{"a: *x\n", "t.yml:1:4: alias *x needs an anchor &x"},
-		{"a: &x [*x]\n", "t.yml:1:8: alias *x needs an anchor &x"},
-		{"? [a]\n: 1\n", "t.yml:1:3: mapping keys must be plain strings"},
-		{"a: \"x\\0\"\n", "t.yml:1:4: strings may not contain a NUL byte"},
-		{"a: 1\n---\nb: 2\n", "t.yml:2:1: a config file holds one YAML document"},
-		{"a: {<<: 1}\n", "t.yml:1:5: merge key \"<<\" needs a mapping"},
-		{"x: &x [1]\na: {<<: [*x]}\n", "t.yml:2:5: merge key \"<<\" needs a mapping or a list of mappings, item 0"},
-		{"a: [1, 2\n", "t.yml:1:4: flow sequence without a closing bracket"},
+		CASE("a: 1\na: 2\n", "t.yml:2:1: duplicate key \"a\""),
+		CASE("a: *x\n", "t.yml:1:4: alias *x needs an anchor &x"),
+		CASE("a: &x [*x]\n", "t.yml:1:8: alias *x needs an anchor &x"),
+		CASE("? [a]\n: 1\n", "t.yml:1:3: mapping keys must be plain strings"),
+		CASE("a: \"x\\0\"\n", "t.yml:1:4: strings may not contain a NUL byte"),
+		CASE("a: 1\n---\nb: 2\n", "t.yml:2:1: a config file holds one YAML document"),
+		CASE("a: {<<: 1}\n", "t.yml:1:5: merge key \"<<\" needs a mapping"),
+		CASE("x: &x [1]\na: {<<: [*x]}\n", "t.yml:2:5: merge key \"<<\" needs a mapping or a list of mappings, item 0"),
+		CASE("a: [1, 2\n", "t.yml:1:4: flow sequence without a closing bracket"),
+		/* libfyaml 0.7.12 hangs on this one (upstream #101) */
+		CASE("a: 1\n% \xdb\x9d\xc5\xf5\n", "t.yml:2:4: invalid UTF-8 (byte 0xC5)"),
+		CASE("a: \xc3\xa9\xff\n", "t.yml:1:5: invalid UTF-8 (byte 0xFF)"),
+		CASE("a: \xc0\xae\n", "t.yml:1:4: invalid UTF-8"),          /* overlong */
+		CASE("a: \xed\xa0\x80\n", "t.yml:1:4: invalid UTF-8"),     /* surrogate */
+		CASE("\xff\xfe" "a\x00:\x00", "t.yml:1:1: invalid UTF-8"),     /* UTF-16 */
+		CASE("a: b\x01\n", "t.yml:1:5: control character U+0001"),
+		CASE("a: b\x00\n", "t.yml:1:5: control character U+0000"),
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char *err = doc_err(cases[i].text);
+		char *err = doc_err(cases[i].text, cases[i].len);
 		cr_assert(strncmp(err, cases[i].want, strlen(cases[i].want)) == 0,
 			  "case %zu: want \"%s...\", got \"%s\"", i, cases[i].want, err);
 		free(err);
 	}
+#undef CASE
 }
 
 Test(yaml, alias_bomb)
@@ -843,8 +874,41 @@ Test(yaml, alias_bomb)
 		free(text);
 		text = t;
 	}
-	err = doc_err(text);
+	err = doc_err(text, strlen(text));
 	cr_assert(strstr(err, "expands to more than"), "%s", err);
+	free(err);
+	free(text);
+}
+
+Test(yaml, single_quoted_escapes)
+{
+	/* libfyaml 0.7.12 alone reads the first as "x'''" (and leaks) */
+	struct yaml_doc *d = doc_of("a: 'x''''y'\nb: ''''''\nc: 'it''s'\nd: 'multi\n  line'\ne: ''\n");
+
+	cr_assert_str_eq(yaml_map_get(d->root, "a")->text, "x''y");
+	cr_assert_eq(yaml_map_get(d->root, "a")->len, 4);
+	cr_assert_str_eq(yaml_map_get(d->root, "b")->text, "''");
+	cr_assert_str_eq(yaml_map_get(d->root, "c")->text, "it's");
+	cr_assert_str_eq(yaml_map_get(d->root, "d")->text, "multi line");
+	cr_assert_str_eq(yaml_map_get(d->root, "e")->text, "");
+	cr_assert(!yaml_is_null(yaml_map_get(d->root, "e")));
+	yaml_doc_free(d);
+}
+
+Test(yaml, merge_budget)
+{
+	/* siblings each merging a big mapping: refused before memory runs out */
+	size_t cap = 64 << 20, o = 0;
+	char *text = xmalloc(cap), *err;
+
+	o += (size_t)snprintf(text + o, cap - o, "big: &big {");
+	for (int i = 0; i < 2000; i++)
+		o += (size_t)snprintf(text + o, cap - o, "%sk%d: 1", i ? ", " : "", i);
+	o += (size_t)snprintf(text + o, cap - o, "}\nlist:\n");
+	for (int i = 0; i < 1000; i++)
+		o += (size_t)snprintf(text + o, cap - o, "  - {<<: *big}\n");
+	err = doc_err(text, o);
+	cr_assert(strstr(err, "merge keys copy more than"), "%s", err);
 	free(err);
 	free(text);
 }
