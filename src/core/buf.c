@@ -35,6 +35,9 @@ void buf_reserve(struct buf *b, size_t n)
 
 void buf_append(struct buf *b, const void *p, size_t n)
 {
+	/* An empty append to a never-allocated buffer must not touch NULL. */
+	if (n == 0)
+		return;
 	buf_reserve(b, n);
 	memcpy(buf_tail(b), p, n);
 	b->data += n;

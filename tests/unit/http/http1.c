@@ -554,16 +554,15 @@ Test(http1_limits, head_too_large_incomplete)
 
 Test(http1_limits, default_max_head)
 {
-	size_t n = 20000;
-	char *s = xmalloc(n + 1);
+	static char s[20001];
+	static const char start[] = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ";
 
-	memcpy(s, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ", 32);
-	memset(s + 32, 'a', n - 32);
-	s[n] = '\0';
+	memcpy(s, start, sizeof(start) - 1);
+	memset(s + sizeof(start) - 1, 'a', sizeof(s) - sizeof(start));
+	s[sizeof(s) - 1] = '\0';
 	cr_assert_eq(req(s, &m), HTTP1_ERR_TOO_LARGE);
 	cr_assert_eq(http1_parse_request(exact(s, 16383), 16383, &m, NULL), HTTP1_INCOMPLETE);
 	cr_assert_eq(http1_parse_request(exact(s, 16384), 16384, &m, NULL), HTTP1_ERR_TOO_LARGE);
-	free(s);
 }
 
 Test(http1_limits, complete_head_after_max_is_too_large)
