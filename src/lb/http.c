@@ -99,6 +99,8 @@ static void on_cli_drained(uv_write_t *req, int status)
 	/* The client caught up: resume whoever was feeding it. */
 	if (s->sc && s->srv_paused) {
 		s->srv_paused = false;
+		if (s->state == LB_S_REQ)
+			lb__sess_timer(s, s->bc->to.server);
 		srv_start_read(s);
 	}
 	if (s->state == LB_S_TUNNEL && s->cli_paused)
@@ -186,6 +188,16 @@ static void on_timer(uv_timer_t *t)
 		on_srv_connect(s->sc, UV_ETIMEDOUT);
 		return;
 	case LB_S_REQ:
+		if (!s->req_done || s->srv_paused) {
+			/* Client inactivity: it stopped sending its body, or
+			 * stopped reading the response. 408 if nothing was
+			 * answered yet, as HAProxy does. */
+			fe_cnt(s)->err_req++;
+			drop_srvconn(s, false);
+			release_server(s);
+			send_error(s, 408);
+			return;
+		}
 		if (!s->resp_started) {
 			if (s->srv)
 				srv_cnt(s, s->srv)->err_resp++;
@@ -657,7 +669,10 @@ static void relay_body(struct lb_sess *s)
 	size_t take = 0;
 	bool done = false;
 
-	if (!sc->in.data)
+	/* A response without a body (HEAD, 204, 304, Content-Length: 0) is
+	 * done as soon as its head is, with nothing more to read. */
+	if (!sc->in.data && s->sbody != HTTP1_BODY_NONE &&
+	    !(s->sbody == HTTP1_BODY_LENGTH && s->sleft == 0))
 		return;
 	switch (s->sbody) {
 	case HTTP1_BODY_LENGTH:
@@ -695,8 +710,10 @@ static void relay_body(struct lb_sess *s)
 		return;
 	}
 	if (lb__queued((uv_stream_t *)&s->cli) > LB_WRITE_HIGH) {
+		/* The client is not reading: its clock runs now. */
 		s->srv_paused = true;
 		lb__srvconn_read_stop(sc);
+		lb__sess_timer(s, s->fc->to.client);
 	}
 }
 
@@ -716,6 +733,15 @@ static void start_tunnel(struct lb_sess *s)
 		uv_buf_t b = uv_buf_init(buf_ptr(&s->sc->in), (unsigned)s->sc->in.data);
 		lb__sess_cli_send(s, &b, 1);
 		buf_reset(&s->sc->in);
+	}
+	if (s->cli_eof) {
+		/* The client half-closed before the tunnel was up (a TCP client
+		 * that sent its bytes and shut down, or went away at once):
+		 * pass the FIN on, so the server's close ends the session. */
+		uv_shutdown_t *req = XNEW(uv_shutdown_t);
+		if (uv_shutdown(req, (uv_stream_t *)&s->sc->tcp, lb__free_shutdown) < 0)
+			free(req);
+		return;
 	}
 	lb__sess_cli_resume(s);
 }
@@ -849,8 +875,10 @@ static void on_srv_read(struct lb_srvconn *sc, ssize_t nread, const uv_buf_t *b)
 		send_error(s, 502);
 		return;
 	}
-	/* The server answers: the inactivity clock restarts. */
-	lb__sess_timer(s, s->bc->to.server);
+	/* The server answers: its inactivity clock restarts (while the
+	 * body is still coming, the client's clock runs instead). */
+	if (s->req_done)
+		lb__sess_timer(s, s->bc->to.server);
 	relay_response(s);
 }
 
@@ -893,7 +921,7 @@ static void on_srv_connect(struct lb_srvconn *sc, int status)
 		server_failed(s, 502, !sc->reused);
 		return;
 	}
-	lb__sess_timer(s, s->bc->to.server);
+	lb__sess_timer(s, s->req_done ? s->bc->to.server : s->fc->to.client);
 	srv_start_read(s);
 	if (!s->req_done) {
 		/* The rest of the body streams straight from the client;
@@ -1032,6 +1060,10 @@ static void sess_process(struct lb_sess *s)
 			}
 			buf_consume(&s->in, take);
 		}
+		/* Body bytes came: the client's clock restarts, or, with the
+		 * whole request sent, the server's starts. */
+		if (!s->srv_paused)
+			lb__sess_timer(s, s->req_done ? s->bc->to.server : s->fc->to.client);
 		if (s->req_done || lb__queued((uv_stream_t *)&s->sc->tcp) > LB_WRITE_HIGH)
 			cli_pause(s);
 		return;
