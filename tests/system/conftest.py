@@ -14,6 +14,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 BERTH = os.environ.get("BERTH_BIN") or os.path.join(HERE, "..", "..", "build", "berth")
 # Sanitizer builds are slower: bounded waits get more room, never a sleep.
 SLOW = 4 if os.environ.get("BERTH_ASAN") else 1
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def run_berth(*args, timeout=15):
+    """Runs a short berth command; a sanitizer report in its output fails
+    the test (make check-asan)."""
+    r = subprocess.run([BERTH, *args], capture_output=True, text=True, timeout=timeout * SLOW)
+    for marker in SANITIZER_MARKERS:
+        if marker in r.stderr or marker in r.stdout:
+            pytest.fail("sanitizer report from berth %s:\n%s" % (" ".join(args), r.stderr), pytrace=False)
+    return r
 
 
 def free_port():
@@ -101,7 +112,8 @@ class Lb(Proc):
             assert self.alive(), "berth lb exited:\n" + self.logs()
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -117,7 +129,7 @@ def tmpdir_path():
 
 
 @pytest.fixture
-def procs():
+def procs(tmpdir_path):
     """Collects every process a test starts and stops them all, even when
     the test fails."""
     started = []
@@ -143,6 +155,18 @@ def procs():
             p.stop()
         except Exception:
             pass
+    reports = []
     for p in started:
         if isinstance(p, Lb):
             p.log.close()
+            text = p.logs()
+            # Sanitizer builds (make check-asan): a report from any lb the
+            # test ran fails the test, even one that only shows at exit
+            # (leaks).
+            for marker in SANITIZER_MARKERS:
+                if marker in text:
+                    i = text.index(marker)
+                    reports.append("%s:\n%s" % (p.log_path, text[max(0, i - 200):i + 3000]))
+                    break
+    if reports:
+        pytest.fail("sanitizer report from berth:\n" + "\n".join(reports), pytrace=False)

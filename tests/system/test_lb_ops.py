@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import BERTH, SLOW, free_port, port_open, wait_for
+from conftest import BERTH, SLOW, free_port, port_open, run_berth, wait_for
 
 requests = pytest.importorskip("requests")
 
@@ -332,7 +332,7 @@ def test_signal_as_soon_as_serving_is_handled(procs, tmpdir_path, sig):
 # --------------------------------------------------------------------- CLI
 
 def berth(*args, timeout=15):
-    return subprocess.run([BERTH, *args], capture_output=True, text=True, timeout=timeout * SLOW)
+    return run_berth(*args, timeout=timeout)
 
 
 def test_cli_no_args_usage():

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import BERTH, SLOW, free_port, port_open
+from conftest import BERTH, SLOW, free_port, port_open, run_berth
 
 if not shutil.which("openssl"):
     pytest.skip("the openssl CLI is needed to make test certificates", allow_module_level=True)
@@ -166,7 +166,7 @@ backends:
     servers: [{{name: s, addr: {backend_addr}}}]
 """)
     try:
-        r = subprocess.run([BERTH, "lb", "-c", cfg_path], capture_output=True, text=True, timeout=15 * SLOW)
+        r = run_berth("lb", "-c", cfg_path)
     except subprocess.TimeoutExpired:
         pytest.fail("berth lb started with an unusable certificate %s" % cert_path)
     assert r.returncode != 0
