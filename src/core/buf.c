@@ -48,6 +48,18 @@ void buf_appends(struct buf *b, const char *s)
 	buf_append(b, s, strlen(s));
 }
 
+void buf_append_u64(struct buf *b, unsigned long long v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
 void buf_appendf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

@@ -17,6 +17,8 @@ void buf_reserve(struct buf *b, size_t n);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_appends(struct buf *b, const char *s);
+/* Appends <v> in decimal: the hot paths' replacement for buf_appendf. */
+void buf_append_u64(struct buf *b, unsigned long long v);
 /* Drops <n> bytes from the front. */
 void buf_consume(struct buf *b, size_t n);
 

@@ -212,7 +212,7 @@ static void on_timer(uv_timer_t *t)
 	case LB_S_TUNNEL: {
 		uint64_t idle = lb__now(s->w) - s->last_activity;
 		if (idle < s->tunnel_timeout) {
-			uv_timer_start(&s->timer, on_timer, s->tunnel_timeout - idle, 0);
+			lb__sess_timer(s, s->tunnel_timeout - idle);
 			return;
 		}
 		lb__sess_close(s);
@@ -223,9 +223,33 @@ static void on_timer(uv_timer_t *t)
 	}
 }
 
+/* The uv timer fires at s->armed; the timeout that counts is s->deadline.
+ * A timeout is re-armed several times per request (head, server, keep-alive)
+ * and almost never expires, so moving a deadline later costs no timer-heap
+ * work: an early wake-up just re-arms for what is left. */
+static void on_timer_fire(uv_timer_t *t)
+{
+	struct lb_sess *s = t->data;
+	uint64_t now = lb__now(s->w);
+
+	s->armed = 0;
+	if (now < s->deadline) {
+		s->armed = s->deadline;
+		uv_timer_start(&s->timer, on_timer_fire, s->deadline - now, 0);
+		return;
+	}
+	on_timer(t);
+}
+
 void lb__sess_timer(struct lb_sess *s, uint64_t ms)
 {
-	uv_timer_start(&s->timer, on_timer, ms ? ms : 1, 0);
+	uint64_t now = lb__now(s->w);
+
+	s->deadline = now + (ms ? ms : 1);
+	if (s->armed && s->armed <= s->deadline)
+		return;
+	s->armed = s->deadline;
+	uv_timer_start(&s->timer, on_timer_fire, s->deadline - now, 0);
 }
 
 /* ---- session lifetime ---- */
@@ -291,6 +315,7 @@ void lb__sess_close(struct lb_sess *s)
 	atomic_fetch_sub(&s->fe->cur_conns, 1);
 	uv_read_stop((uv_stream_t *)&s->cli);
 	uv_timer_stop(&s->timer);
+	s->armed = 0;
 	if (!s->zombie)
 		sess_finish(s);
 }
@@ -662,18 +687,27 @@ static void response_done(struct lb_sess *s)
 		sess_process(s);
 }
 
-/* Server-side bytes for the current response, after its head. */
-static void relay_body(struct lb_sess *s)
+/* Server-side bytes for the current response, after its head. <head>, if
+ * not NULL, is the rewritten response head not sent yet: it goes out in the
+ * same write as the body bytes already here (one syscall, not two). */
+static void relay_body(struct lb_sess *s, struct buf *head)
 {
 	struct lb_srvconn *sc = s->sc;
 	size_t take = 0;
 	bool done = false;
+	uv_buf_t b[2];
+	unsigned nb = 0;
 
+	if (head)
+		b[nb++] = uv_buf_init(buf_ptr(head), (unsigned)head->data);
 	/* A response without a body (HEAD, 204, 304, Content-Length: 0) is
 	 * done as soon as its head is, with nothing more to read. */
 	if (!sc->in.data && s->sbody != HTTP1_BODY_NONE &&
-	    !(s->sbody == HTTP1_BODY_LENGTH && s->sleft == 0))
+	    !(s->sbody == HTTP1_BODY_LENGTH && s->sleft == 0)) {
+		if (nb)
+			lb__sess_cli_send(s, b, nb);
 		return;
+	}
 	switch (s->sbody) {
 	case HTTP1_BODY_LENGTH:
 		take = sc->in.data < s->sleft ? sc->in.data : s->sleft;
@@ -698,13 +732,14 @@ static void relay_body(struct lb_sess *s)
 		break;
 	}
 	if (take) {
-		uv_buf_t b = uv_buf_init(buf_ptr(&sc->in), (unsigned)take);
+		b[nb++] = uv_buf_init(buf_ptr(&sc->in), (unsigned)take);
 		be_cnt(s)->bytes_out += take;
 		srv_cnt(s, s->srv)->bytes_out += take;
-		if (lb__sess_cli_send(s, &b, 1) < 0)
-			return;
-		buf_consume(&sc->in, take);
 	}
+	if (nb && lb__sess_cli_send(s, b, nb) < 0)
+		return;
+	if (take)
+		buf_consume(&sc->in, take);
 	if (done) {
 		response_done(s);
 		return;
@@ -805,15 +840,17 @@ static void relay_response(struct lb_sess *s)
 		count_status(s, m->status);
 		s->resp_head_done = true;
 		s->resp_started = true;
-		uv_buf_t b = uv_buf_init(buf_ptr(&s->resp), (unsigned)s->resp.data);
-		if (lb__sess_cli_send(s, &b, 1) < 0)
-			return;
 		if (tunnel) {
+			uv_buf_t b = uv_buf_init(buf_ptr(&s->resp), (unsigned)s->resp.data);
+			if (lb__sess_cli_send(s, &b, 1) < 0)
+				return;
 			start_tunnel(s);
 			return;
 		}
+		relay_body(s, &s->resp);
+		return;
 	}
-	relay_body(s);
+	relay_body(s, NULL);
 }
 
 static void on_srv_read(struct lb_srvconn *sc, ssize_t nread, const uv_buf_t *b)

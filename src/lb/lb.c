@@ -149,6 +149,17 @@ int lb_run(const struct lb_options *opt)
 	uv_loop_init(&loop);
 	p->loop = &loop;
 
+	/* Handlers first: once a listener is open, a supervisor may signal
+	 * us, and SIGTERM must mean a drain, not the default death. The
+	 * signals wait in libuv's pipe until the loop runs. */
+	uv_signal_init(&loop, &p->sighup);
+	uv_signal_init(&loop, &p->sigterm);
+	uv_signal_init(&loop, &p->sigint);
+	p->sighup.data = p->sigterm.data = p->sigint.data = p;
+	uv_signal_start(&p->sighup, on_signal, SIGHUP);
+	uv_signal_start(&p->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&p->sigint, on_signal, SIGINT);
+
 	if (lb__workers_start(p) < 0) {
 		fprintf(stderr, "berth lb: cannot open every listener (see above)\n");
 		return 1;
@@ -159,13 +170,6 @@ int lb_run(const struct lb_options *opt)
 	}
 	lb__checks_start(p);
 
-	uv_signal_init(&loop, &p->sighup);
-	uv_signal_init(&loop, &p->sigterm);
-	uv_signal_init(&loop, &p->sigint);
-	p->sighup.data = p->sigterm.data = p->sigint.data = p;
-	uv_signal_start(&p->sighup, on_signal, SIGHUP);
-	uv_signal_start(&p->sigterm, on_signal, SIGTERM);
-	uv_signal_start(&p->sigint, on_signal, SIGINT);
 	uv_timer_init(&loop, &p->grace_timer);
 	/* Sent by the thread that joins the workers at the end; unreferenced
 	 * so that it does not keep the serving phase's loop alive. */

@@ -141,13 +141,18 @@ void lb__build_request(struct buf *out, const struct http1_msg *m, const struct 
 		}
 		put_header(out, h->name, h->value);
 	}
-	/* Like nginx's $proxy_add_x_forwarded_for: keep the chain, add the peer. */
-	if (xff)
-		buf_appendf(out, "X-Forwarded-For: %.*s, %s\r\n", (int)xff->value.len, xff->value.ptr, rw->client_ip);
-	else
-		buf_appendf(out, "X-Forwarded-For: %s\r\n", rw->client_ip);
-	buf_appendf(out, "X-Forwarded-Proto: %s\r\nX-Forwarded-Port: %d\r\n", rw->tls ? "https" : "http",
-		    rw->local_port);
+	/* Like nginx's $proxy_add_x_forwarded_for: keep the chain, add the peer.
+	 * Plain appends, not printf: this runs for every request. */
+	buf_appends(out, "X-Forwarded-For: ");
+	if (xff) {
+		buf_append(out, xff->value.ptr, xff->value.len);
+		buf_append(out, ", ", 2);
+	}
+	buf_appends(out, rw->client_ip);
+	buf_appends(out, rw->tls ? "\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: "
+				 : "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ");
+	buf_append_u64(out, (unsigned)rw->local_port);
+	buf_append(out, "\r\n", 2);
 	if (rw->upgrade)
 		buf_appends(out, "Connection: upgrade\r\n");
 	else if (!m->version_minor)
@@ -160,7 +165,9 @@ void lb__build_response(struct buf *out, const struct http1_msg *m, const struct
 	bool has_cc = false;
 
 	buf_reserve(out, m->head_len + 256);
-	buf_appendf(out, "HTTP/1.%d %d ", m->version_minor, m->status);
+	buf_appends(out, m->version_minor ? "HTTP/1.1 " : "HTTP/1.0 ");
+	buf_append_u64(out, (unsigned)m->status);
+	buf_append(out, " ", 1);
 	buf_append(out, m->reason.ptr, m->reason.len);
 	buf_append(out, "\r\n", 2);
 	for (int i = 0; i < m->nheaders; i++) {

@@ -24,6 +24,8 @@ struct lb_sess {
 	struct lb_frontend *fe;
 	uv_tcp_t cli;
 	uv_timer_t timer;             /* one timer, meaning set by the state */
+	uint64_t deadline;            /* loop ms when the current timeout expires */
+	uint64_t armed;               /* loop ms the uv timer fires at (0: not armed) */
 	int handles;                  /* open handles; freed when the last closes */
 	enum lb_sess_state state;
 	bool tcp_mode;
