@@ -13,6 +13,17 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd cli_cmds[] = {
 	{"lb", "run the load balancer from a config file", cli_lb},
+	{"config", "validate compose files and print the normalized stack", cli_config},
+	{"shim", "supervise one instance: berth shim DIR (docs/shim.md)", cli_shim},
+	{"agent", "run the node agent (store, scheduler, runner, API)", cli_agent},
+	{"up", "deploy a compose project as a stack and follow it", cli_up},
+	{"down", "remove a stack and stop its instances", cli_down},
+	{"ps", "list a stack's instances", cli_ps},
+	{"logs", "show a stack's merged logs", cli_logs},
+	{"scale", "set the replicas of services: berth scale web=3", cli_scale},
+	{"stop", "stop services' instances (berth start resumes them)", cli_stop},
+	{"start", "start stopped services", cli_start},
+	{"restart", "restart services' instances", cli_restart},
 	{"version", "print the version", cmd_version},
 	{"help", "show this help, or a command's (berth help CMD)", cmd_help},
 };

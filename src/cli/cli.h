@@ -12,5 +12,16 @@ struct cli_cmd {
 int cli_main(int argc, char **argv);
 
 int cli_lb(int argc, char **argv);
+int cli_config(int argc, char **argv);
+int cli_agent(int argc, char **argv);
+int cli_up(int argc, char **argv);
+int cli_down(int argc, char **argv);
+int cli_ps(int argc, char **argv);
+int cli_logs(int argc, char **argv);
+int cli_scale(int argc, char **argv);
+int cli_stop(int argc, char **argv);
+int cli_start(int argc, char **argv);
+int cli_restart(int argc, char **argv);
+int cli_shim(int argc, char **argv);
 
 #endif

@@ -1,0 +1,50 @@
+/* The agent API's client, used by the CLI: blocking HTTP/1.1 over the unix
+ * socket in the data dir (or TCP with a token), JSON in and out, and
+ * streamed (chunked) responses read line by line. */
+#ifndef BERTH_API_CLIENT_H
+#define BERTH_API_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+
+struct api_client {
+	int fd;                      /* -1 when closed */
+	char *where;                 /* "unix:/var/lib/berth/berth.sock" or "HOST:PORT", for messages */
+	char *token;                 /* bearer token for TCP, or NULL */
+	struct buf in;               /* bytes read, not yet used */
+};
+
+/* Where the agent listens: <addr> ("HOST:PORT", TCP, needs <token>) when
+ * not NULL, else the unix socket DATA_DIR/berth.sock. Returns 0, or -1 with
+ * *err set (heap); *refused tells "nothing listens there" (no agent) apart
+ * from other failures. */
+int api_client_open(struct api_client *c, const char *data_dir, const char *addr, const char *token,
+		    bool *refused, char **err);
+void api_client_close(struct api_client *c);
+
+/* One request: <body> (may be NULL; borrowed) is sent as JSON. On return 0,
+ * *status is the HTTP status and *resp the parsed JSON body (NULL if the
+ * body was empty or not JSON; the caller decrefs). -1: transport failure,
+ * *err set. */
+int api_call(struct api_client *c, const char *method, const char *path, json_t *body, int *status, json_t **resp,
+	     char **err);
+
+/* A streamed response: <on_line> gets each line (without its newline) as
+ * it arrives, until the stream ends (returns 0), <on_line> returns
+ * non-zero (returns that), the connection fails, or the process is
+ * interrupted by a signal while waiting (returns 1 with api_interrupted
+ * set). A non-2xx answer: -1 with *err holding the server's error. */
+int api_stream(struct api_client *c, const char *method, const char *path, json_t *body,
+	       int (*on_line)(const char *line, size_t len, void *arg), void *arg, char **err);
+
+/* Set from a signal handler (SIGINT) to make a waiting api_stream return. */
+extern volatile int api_interrupted;
+
+/* The server's error message from a JSON error body, or a generic one. */
+const char *api_error_text(json_t *resp, int status, char *buf, size_t cap);
+
+#endif

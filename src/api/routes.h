@@ -1,0 +1,15 @@
+/* The agent's HTTP/JSON API (docs/api.md): the routes behind the unix
+ * socket and the optional TCP listener. */
+#ifndef BERTH_API_ROUTES_H
+#define BERTH_API_ROUTES_H
+
+struct agent;
+struct http_req;
+
+/* The http_server handler; <arg> is the struct agent. */
+void api_routes_handle(struct http_req *rq, void *arg);
+void api_routes_start(struct agent *a);
+/* Ends every open stream (the agent is stopping). */
+void api_routes_stop(struct agent *a);
+
+#endif

@@ -1,0 +1,97 @@
+/* Runtime drivers: how an instance's program is started, stopped, watched
+ * and re-adopted. One file per driver under runner/drivers/, one row in
+ * the table in driver.c (STYLE.md 2). The runner never calls ops directly:
+ * it goes through the driver_*() wrappers below.
+ *
+ * A run is one start of an instance. The driver reports, on the runner's
+ * loop, exactly one of:
+ *   - started(pid), then later exited(code, signal), or
+ *   - failed(reason) when nothing could be started.
+ * A stop request makes a running run end (the driver escalates to SIGKILL
+ * after the grace period); its end is still reported as exited. */
+#ifndef BERTH_RUNNER_DRIVER_H
+#define BERTH_RUNNER_DRIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+struct driver_run;
+
+/* What to run: everything resolved (ports and variables filled in). */
+struct driver_spec {
+	char **argv;                 /* NULL-terminated */
+	char **env;                  /* NULL-terminated "K=V" */
+	const char *cwd;             /* NULL: the instance's state dir */
+	const char *user;            /* NULL: the agent's user */
+	int stop_signal;
+	uint64_t stop_grace_ms;
+	const char *log_path;        /* where stdout/stderr go (CRI lines) */
+	const char *run_dir;         /* a fresh directory for this run's files */
+};
+
+struct driver_events {
+	void (*started)(struct driver_run *run, pid_t pid, void *arg);
+	void (*exited)(struct driver_run *run, int exit_code, int signal, void *arg);
+	void (*failed)(struct driver_run *run, const char *reason, void *arg);
+};
+
+struct driver_run {
+	const struct driver_ops *ops;
+	uv_loop_t *loop;
+	const struct driver_events *ev;
+	void *arg;                   /* given to the events */
+	pid_t pid;                   /* the program, once started */
+	char *run_dir;
+	bool adopted;                /* found running at agent start, not started by us */
+	void *priv;                  /* driver state */
+};
+
+struct driver_ops {
+	const char *name;            /* "process" */
+	/* Starts <spec>; events follow on <loop>. Returns 0 and *out, or a
+	 * negative error with *err (heap) and no event. */
+	int (*start)(uv_loop_t *loop, const struct driver_spec *spec, const struct driver_events *ev, void *arg,
+		     const char *shim, struct driver_run **out, char **err);
+	/* Asks a run to stop (idempotent). */
+	void (*stop)(struct driver_run *run);
+	/* Looks at <run_dir> left by an earlier agent: returns 1 and *out (the
+	 * run is alive and now watched: events follow), 0 if it has ended
+	 * (*code and *sig tell how, -1/0 when unknown), -1 if there is nothing
+	 * usable there. */
+	int (*adopt)(uv_loop_t *loop, const char *run_dir, const struct driver_events *ev, void *arg,
+		     struct driver_run **out, int *code, int *sig);
+	/* Forgets a run that has ended (after exited/failed). */
+	void (*release)(struct driver_run *run);
+};
+
+extern const struct driver_ops driver_process_ops;
+
+const struct driver_ops *driver_find(const char *name);
+
+static inline int driver_start(const struct driver_ops *d, uv_loop_t *loop, const struct driver_spec *spec,
+			       const struct driver_events *ev, void *arg, const char *shim, struct driver_run **out,
+			       char **err)
+{
+	return d->start(loop, spec, ev, arg, shim, out, err);
+}
+
+static inline void driver_stop(struct driver_run *run)
+{
+	run->ops->stop(run);
+}
+
+static inline int driver_adopt(const struct driver_ops *d, uv_loop_t *loop, const char *run_dir,
+			       const struct driver_events *ev, void *arg, struct driver_run **out, int *code,
+			       int *sig)
+{
+	return d->adopt(loop, run_dir, ev, arg, out, code, sig);
+}
+
+static inline void driver_release(struct driver_run *run)
+{
+	run->ops->release(run);
+}
+
+#endif

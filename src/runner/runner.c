@@ -1,0 +1,1330 @@
+/* The runner: this node's reconcile loop (see runner.h).
+ *
+ * Everything happens on the agent's loop. Inputs are three mirrors of the
+ * store (this node's allocations, all stacks, all status records); a change
+ * to any of them, a driver event or a due backoff schedules one reconcile
+ * pass (coalesced through a zero timer), which walks every instance and
+ * takes the one step its state calls for. Steps are idempotent, so a pass
+ * too many is harmless and a missed one is caught by the next. */
+#include "runner/runner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "agent/events.h"
+#include "agent/mirror.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/str.h"
+#include "runner/driver.h"
+#include "runner/ports.h"
+#include "runner/restart.h"
+#include "spec/spec.h"
+
+#define RUNS_KEPT 3 /* run directories kept per instance (the newest) */
+
+enum rstate {
+	RS_NEW = 0,      /* allocated, never started. Please keep at zero. */
+	RS_WAITING,      /* held back by depends_on */
+	RS_STARTING,     /* the driver is starting it */
+	RS_RUNNING,
+	RS_STOPPING,     /* berth asked it to stop */
+	RS_RESTARTING,   /* it ended; a restart is due at due_ms */
+	RS_EXITED,       /* it ended and the policy keeps it down */
+	RS_FAILED,       /* it could not be started, and the policy keeps it down */
+	RS_STOPPED,      /* stopped by berth stop; berth start resumes it */
+};
+
+static const char *const rstate_names[] = {"created", "waiting", "starting", "running", "stopping",
+					   "restarting", "exited", "failed", "stopped"};
+
+/* What a stopping instance does once its run has ended. */
+enum after_stop {
+	AFTER_STOP_IDLE = 0, /* become STOPPED */
+	AFTER_STOP_RESTART,  /* start again at once (definition changed, berth restart) */
+	AFTER_STOP_REMOVE,   /* no longer allocated: remove it */
+};
+
+struct rport {
+	int target;                  /* container port (0 for the bare PORT) */
+	int host;                    /* the host port */
+	bool fixed;                  /* published in the compose file */
+	enum spec_proto proto;
+};
+
+struct rinst {
+	struct rinst *next;
+	struct runner *r;
+	char *stack, *service;
+	int index;
+	char *dir;                   /* DATA/instances/<stack>/<svc>/<idx> */
+	enum rstate state;
+	enum after_stop after;
+	struct driver_run *run;      /* current run, or NULL */
+	pid_t pid;
+	int exit_code, signal;       /* of the last run (-1/0: unknown) */
+	char message[256];           /* why it is in its state, for ps */
+	struct restart_history hist;
+	uint64_t started_ms;         /* loop time the current run started */
+	uint64_t due_ms;             /* RS_RESTARTING: when to start again */
+	bool wanted;                 /* an allocation exists (this pass) */
+	uint64_t run_hash;           /* definition hash the run was started for */
+	int64_t run_restart_gen;     /* restart generation it was started for */
+	struct rport *ports;
+	int nports;
+	int run_seq;                 /* number of the last run directory */
+	char since[40];              /* RFC 3339 time of the last state change */
+	bool away_exit;              /* its run ended while no agent watched */
+	bool status_dirty;           /* the status record must be written */
+	bool status_written;         /* a record exists in the store */
+};
+
+/* A parsed stack, cached by the mod_rev of its store record. */
+struct rstack {
+	struct rstack *next;
+	char *name;
+	int64_t mod_rev;
+	struct spec_stack *spec;     /* NULL if the record could not be parsed */
+	json_t *state;               /* the record's "state" object (borrowed from the mirror's copy) */
+	json_t *record;              /* own reference to the whole record */
+	uint64_t *hashes;            /* [spec->nservices] definition hashes */
+};
+
+struct runner {
+	struct runner_opts o;
+	char *node;
+	char *addr;
+	char *data_dir;
+	char *shim;
+	int64_t lease;
+	struct mirror *allocs, *stacks, *status;
+	struct rinst *insts;
+	struct rstack *rstacks;
+	struct ports ports;
+	uv_timer_t kick;             /* the next reconcile pass */
+	uv_timer_t due;              /* the next backoff that ends */
+	int handles;
+	bool started;
+	bool closing;
+	bool in_pass;
+	void (*done)(void *arg);
+	void *done_arg;
+	int writes;                  /* status writes in flight */
+};
+
+static void schedule(struct runner *r);
+
+/* ---- small helpers ---- */
+
+static void now_rfc3339(char *buf, size_t cap)
+{
+	struct timeval tv;
+	struct tm tm;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, cap - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static json_t *read_json_file(const char *path)
+{
+	return json_load_file(path, 0, NULL);
+}
+
+static int write_json_file(const char *path, json_t *j)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int rc = json_dump_file(j, tmp, JSON_COMPACT);
+
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+char *runner_log_path(const char *data_dir, const char *stack, const char *svc, int index)
+{
+	return xasprintf("%s/instances/%s/%s/%d/log", data_dir, stack, svc, index);
+}
+
+static char *status_key(const struct rinst *in)
+{
+	return xasprintf("/berth/status/%s/%s/%d", in->stack, in->service, in->index);
+}
+
+/* ---- stacks ---- */
+
+/* A definition hash that ignores what may change without a restart: the
+ * replica count (scaling) and the deploy policies. */
+static uint64_t service_hash(const struct spec_stack *s, int i)
+{
+	json_t *j = spec_to_json(s);
+	json_t *svcs = json_object_get(j, "services");
+	json_t *svc = NULL;
+	uint64_t h = 0;
+
+	if (json_is_object(svcs))
+		svc = json_object_get(svcs, s->services[i].name);
+	else if (json_is_array(svcs))
+		svc = json_array_get(svcs, (size_t)i);
+	if (svc) {
+		json_t *c = json_deep_copy(svc);
+		json_t *dep = json_object_get(c, "deploy");
+		if (dep) {
+			json_object_del(dep, "replicas");
+			json_object_del(dep, "update_config");
+			json_object_del(dep, "rollback_config");
+			json_object_del(dep, "placement");
+		}
+		char *text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+		h = hash64(text, strlen(text));
+		free(text);
+		json_decref(c);
+	}
+	json_decref(j);
+	return h;
+}
+
+static void rstack_free(struct rstack *rs)
+{
+	spec_stack_free(rs->spec);
+	json_decref(rs->record);
+	free(rs->hashes);
+	free(rs->name);
+	free(rs);
+}
+
+/* Brings the stack cache in line with the stacks mirror. */
+static void sync_stacks(struct runner *r)
+{
+	struct rstack **pp = &r->rstacks;
+	const size_t plen = strlen("/berth/stacks/");
+
+	/* Drop stacks that are gone or changed. */
+	while (*pp) {
+		struct rstack *rs = *pp;
+		char *key = xasprintf("/berth/stacks/%s", rs->name);
+		const struct mirror_entry *e = mirror_get(r->stacks, key);
+		free(key);
+		if (!e || e->mod_rev != rs->mod_rev) {
+			*pp = rs->next;
+			rstack_free(rs);
+			continue;
+		}
+		pp = &rs->next;
+	}
+	for (int i = 0; i < r->stacks->n; i++) {
+		const struct mirror_entry *e = &r->stacks->e[i];
+		const char *name = e->key + plen;
+		bool have = false;
+		if (strchr(name, '/'))
+			continue;
+		for (struct rstack *rs = r->rstacks; rs; rs = rs->next)
+			have |= strcmp(rs->name, name) == 0;
+		if (have)
+			continue;
+		struct rstack *rs = XNEW(struct rstack);
+		char *err = NULL;
+		rs->name = xstrdup(name);
+		rs->mod_rev = e->mod_rev;
+		rs->record = json_incref(e->json);
+		rs->state = json_object_get(rs->record, "state");
+		json_t *spec = json_object_get(rs->record, "spec");
+		if (!spec || spec_from_json(spec, &rs->spec, &err) < 0) {
+			log_error("runner", "stack %s: unreadable record in the store: %s", name, err ? err : "no spec");
+			free(err);
+			rs->spec = NULL;
+		} else {
+			rs->hashes = XNEWV(uint64_t, (size_t)(rs->spec->nservices ? rs->spec->nservices : 1));
+			for (int k = 0; k < rs->spec->nservices; k++)
+				rs->hashes[k] = service_hash(rs->spec, k);
+		}
+		rs->next = r->rstacks;
+		r->rstacks = rs;
+	}
+}
+
+static struct rstack *find_stack(struct runner *r, const char *name)
+{
+	for (struct rstack *rs = r->rstacks; rs; rs = rs->next)
+		if (strcmp(rs->name, name) == 0)
+			return rs;
+	return NULL;
+}
+
+static const struct spec_service *find_service(struct rstack *rs, const char *name, int *idx)
+{
+	if (!rs || !rs->spec)
+		return NULL;
+	for (int i = 0; i < rs->spec->nservices; i++)
+		if (strcmp(rs->spec->services[i].name, name) == 0) {
+			if (idx)
+				*idx = i;
+			return &rs->spec->services[i];
+		}
+	return NULL;
+}
+
+/* The per-service runtime state berth keeps beside the spec: stopped by
+ * `berth stop`, and the restart generation bumped by `berth restart`. */
+static json_t *svc_state(struct rstack *rs, const char *svc)
+{
+	return json_object_get(json_object_get(rs->state, "services"), svc);
+}
+
+static bool svc_stopped(struct rstack *rs, const char *svc)
+{
+	return json_is_true(json_object_get(svc_state(rs, svc), "stopped"));
+}
+
+static int64_t svc_restart_gen(struct rstack *rs, const char *svc)
+{
+	return (int64_t)json_integer_value(json_object_get(svc_state(rs, svc), "restart_gen"));
+}
+
+/* ---- status records ---- */
+
+static void set_state(struct rinst *in, enum rstate st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void emit(struct rinst *in, const char *type, json_t *extra)
+{
+	json_t *ev = extra ? extra : json_object();
+
+	json_object_set_new(ev, "stack", json_string(in->stack));
+	json_object_set_new(ev, "service", json_string(in->service));
+	json_object_set_new(ev, "index", json_integer(in->index));
+	json_object_set_new(ev, "node", json_string(in->r->node));
+	json_object_set_new(ev, "state", json_string(rstate_names[in->state]));
+	if (in->message[0])
+		json_object_set_new(ev, "message", json_string(in->message));
+	events_emit(in->r->o.events, type, ev);
+}
+
+static const char *state_name(const struct rinst *in)
+{
+	if (in->state == RS_RESTARTING && restart_crashlooping(&in->hist))
+		return "crashloop";
+	return rstate_names[in->state];
+}
+
+static void set_state(struct rinst *in, enum rstate st, const char *fmt, ...)
+{
+	va_list ap;
+	bool changed = in->state != st;
+
+	in->state = st;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(in->message, sizeof(in->message), fmt, ap);
+		va_end(ap);
+	} else {
+		in->message[0] = 0;
+	}
+	if (changed)
+		now_rfc3339(in->since, sizeof(in->since));
+	in->status_dirty = true;
+	schedule(in->r);
+}
+
+static json_t *status_json(const struct rinst *in)
+{
+	json_t *ports = json_array();
+	int first = 0;
+
+	for (int i = 0; i < in->nports; i++) {
+		const struct rport *p = &in->ports[i];
+		if (!first)
+			first = p->host;
+		json_array_append_new(ports, json_pack("{s:i, s:i, s:s}", "target", p->target, "published", p->host,
+						       "protocol", p->proto == SPEC_PROTO_UDP ? "udp" : "tcp"));
+	}
+	json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:o, s:i, s:i, s:s}", "stack", in->stack,
+			      "service", in->service, "index", in->index, "instance", "", "node", in->r->node, "addr",
+			      in->r->addr, "state", state_name(in), "ports", ports, "port", first, "restarts",
+			      in->hist.restarts, "since", in->since);
+	char inst[300];
+	snprintf(inst, sizeof(inst), "%s.%d", in->service, in->index);
+	json_object_set_new(j, "instance", json_string(inst));
+	json_object_set_new(j, "pid", in->pid > 0 && (in->state == RS_RUNNING || in->state == RS_STOPPING)
+					      ? json_integer(in->pid)
+					      : json_null());
+	json_object_set_new(j, "exit_code", in->exit_code >= 0 ? json_integer(in->exit_code) : json_null());
+	json_object_set_new(j, "signal", in->signal > 0 ? json_integer(in->signal) : json_null());
+	json_object_set_new(j, "message", json_string(in->message));
+	json_object_set_new(j, "health", json_string("none"));
+	json_object_set_new(j, "driver", json_string("process"));
+	return j;
+}
+
+/* After runner_free: the last handle closed and the last write answered. */
+static void maybe_finish(struct runner *r)
+{
+	if (!r->closing || r->handles > 0 || r->writes > 0)
+		return;
+	void (*done)(void *) = r->done;
+	void *a = r->done_arg;
+	free(r);
+	if (done)
+		done(a);
+}
+
+static void on_status_written(const struct store_result *res, void *arg)
+{
+	struct runner *r = arg;
+
+	r->writes--;
+	if (res->err && !r->closing)
+		log_warn("runner", "writing a status record: %s", res->errmsg ? res->errmsg : store_strerror(res->err));
+	maybe_finish(r);
+}
+
+static void flush_status(struct runner *r)
+{
+	if (!r->lease)
+		return;
+	for (struct rinst *in = r->insts; in; in = in->next) {
+		if (!in->status_dirty)
+			continue;
+		char *key = status_key(in);
+		json_t *j = status_json(in);
+		char *text = json_dumps(j, JSON_COMPACT);
+		if (store_put(r->o.st, key, text, strlen(text), r->lease, on_status_written, r) == 0) {
+			r->writes++;
+			in->status_dirty = false;
+			in->status_written = true;
+		}
+		free(text);
+		json_decref(j);
+		free(key);
+	}
+}
+
+/* ---- instances ---- */
+
+static struct rinst *find_inst(struct runner *r, const char *stack, const char *svc, int index)
+{
+	for (struct rinst *in = r->insts; in; in = in->next)
+		if (in->index == index && strcmp(in->service, svc) == 0 && strcmp(in->stack, stack) == 0)
+			return in;
+	return NULL;
+}
+
+static struct rinst *inst_new(struct runner *r, const char *stack, const char *svc, int index)
+{
+	struct rinst *in = XNEW(struct rinst);
+
+	in->r = r;
+	in->stack = xstrdup(stack);
+	in->service = xstrdup(svc);
+	in->index = index;
+	in->dir = xasprintf("%s/instances/%s/%s/%d", r->data_dir, stack, svc, index);
+	in->exit_code = -1;
+	now_rfc3339(in->since, sizeof(in->since));
+	in->status_dirty = true;
+	in->next = r->insts;
+	r->insts = in;
+	return in;
+}
+
+static void release_ports(struct rinst *in)
+{
+	for (int i = 0; i < in->nports; i++)
+		ports_release(&in->r->ports, in->ports[i].host);
+	free(in->ports);
+	in->ports = NULL;
+	in->nports = 0;
+}
+
+static void on_status_deleted(const struct store_result *res, void *arg)
+{
+	on_status_written(res, arg);
+}
+
+/* The instance is no longer allocated and has stopped: forget it. */
+static void inst_remove(struct rinst *in)
+{
+	struct runner *r = in->r;
+
+	for (struct rinst **pp = &r->insts; *pp; pp = &(*pp)->next)
+		if (*pp == in) {
+			*pp = in->next;
+			break;
+		}
+	if (in->status_written) {
+		char *key = status_key(in);
+		if (store_delete(r->o.st, key, false, on_status_deleted, r) == 0)
+			r->writes++;
+		free(key);
+	}
+	emit(in, "instance.removed", NULL);
+	release_ports(in);
+	rm_rf(in->dir);
+	free(in->stack);
+	free(in->service);
+	free(in->dir);
+	free(in);
+}
+
+static bool save_ports(struct rinst *in)
+{
+	char *path = xasprintf("%s/ports.json", in->dir);
+	json_t *a = json_array();
+
+	for (int i = 0; i < in->nports; i++)
+		json_array_append_new(a, json_pack("{s:i, s:i, s:b, s:s}", "target", in->ports[i].target, "host",
+						   in->ports[i].host, "fixed", in->ports[i].fixed, "protocol",
+						   in->ports[i].proto == SPEC_PROTO_UDP ? "udp" : "tcp"));
+	int rc = write_json_file(path, a);
+	json_decref(a);
+	free(path);
+	return rc == 0;
+}
+
+static void load_ports(struct rinst *in)
+{
+	char *path = xasprintf("%s/ports.json", in->dir);
+	json_t *a = read_json_file(path);
+	size_t i;
+	json_t *v;
+
+	free(path);
+	if (!json_is_array(a)) {
+		json_decref(a);
+		return;
+	}
+	in->ports = XNEWV(struct rport, json_array_size(a) + 1);
+	json_array_foreach(a, i, v) {
+		struct rport *p = &in->ports[in->nports++];
+		p->target = (int)json_integer_value(json_object_get(v, "target"));
+		p->host = (int)json_integer_value(json_object_get(v, "host"));
+		p->fixed = json_is_true(json_object_get(v, "fixed"));
+		p->proto = strcmp(json_string_value(json_object_get(v, "protocol")) ?: "tcp", "udp") == 0
+				   ? SPEC_PROTO_UDP
+				   : SPEC_PROTO_TCP;
+		ports_mark(&in->r->ports, p->host);
+	}
+	json_decref(a);
+}
+
+/* Gives the instance its host ports: one per declared port (the fixed one
+ * when published, else one from the range), or a single PORT when the
+ * service declares none. Kept for the instance's life, so a restart keeps
+ * its address. Returns NULL, or why not. */
+static const char *assign_ports(struct rinst *in, const struct spec_service *svc, char *why, size_t cap)
+{
+	struct ports *pp = &in->r->ports;
+	int n = svc->nports ? svc->nports : 1;
+
+	if (in->nports == n)
+		return NULL;
+	release_ports(in);
+	in->ports = XNEWV(struct rport, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		const struct spec_port *sp = svc->nports ? &svc->ports[i] : NULL;
+		struct rport *p = &in->ports[in->nports];
+		p->target = sp ? sp->target : 0;
+		p->proto = sp ? sp->protocol : SPEC_PROTO_TCP;
+		if (sp && sp->published && !sp->published_end) {
+			if (!ports_take_fixed(pp, sp->published)) {
+				snprintf(why, cap, "host port %d is already in use on node %s%s", sp->published,
+					 in->r->node, ports_in_use_here(pp, sp->published) ? " by another instance" : "");
+				release_ports(in);
+				return why;
+			}
+			p->host = sp->published;
+			p->fixed = true;
+		} else if (sp && sp->published) {
+			int got = -1;
+			for (int port = sp->published; port <= sp->published_end && got < 0; port++)
+				if (ports_take_fixed(pp, port))
+					got = port;
+			if (got < 0) {
+				snprintf(why, cap, "no free host port in %d-%d on node %s", sp->published,
+					 sp->published_end, in->r->node);
+				release_ports(in);
+				return why;
+			}
+			p->host = got;
+			p->fixed = true;
+		} else {
+			p->host = ports_take_any(pp);
+			if (p->host < 0) {
+				snprintf(why, cap, "the port range %d-%d of node %s is exhausted", pp->min, pp->max,
+					 in->r->node);
+				release_ports(in);
+				return why;
+			}
+		}
+		in->nports++;
+	}
+	save_ports(in);
+	return NULL;
+}
+
+/* ---- variables and the run spec ---- */
+
+struct strv {
+	char **v;
+	int n, cap;
+};
+
+static void strv_add(struct strv *s, char *str)
+{
+	if (s->n + 1 >= s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 16;
+		s->v = xrealloc(s->v, sizeof(char *) * (size_t)s->cap);
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+}
+
+static void strv_free(struct strv *s)
+{
+	for (int i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The value of a runtime variable (PORT, PORT_<target>) or NULL. */
+static const char *runtime_var(const struct rinst *in, const char *name, size_t len, char *buf, size_t cap)
+{
+	if (len == 4 && memcmp(name, "PORT", 4) == 0 && in->nports) {
+		snprintf(buf, cap, "%d", in->ports[0].host);
+		return buf;
+	}
+	if (len > 5 && memcmp(name, "PORT_", 5) == 0) {
+		for (int i = 0; i < in->nports; i++) {
+			char t[16];
+			int tl = snprintf(t, sizeof(t), "%d", in->ports[i].target);
+			if ((size_t)tl == len - 5 && memcmp(name + 5, t, (size_t)tl) == 0) {
+				snprintf(buf, cap, "%d", in->ports[i].host);
+				return buf;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Replaces ${PORT}, $PORT and ${PORT_<n>} in <s>; anything else is kept
+ * as written (the loader already interpolated the rest). */
+static char *expand(const struct rinst *in, const char *s)
+{
+	struct buf b = {0};
+	char val[32];
+
+	for (const char *p = s; *p;) {
+		if (*p == '$' && p[1] == '{') {
+			const char *end = strchr(p + 2, '}');
+			const char *v = end ? runtime_var(in, p + 2, (size_t)(end - p - 2), val, sizeof(val)) : NULL;
+			if (v) {
+				buf_appends(&b, v);
+				p = end + 1;
+				continue;
+			}
+		} else if (*p == '$' && (p[1] == 'P')) {
+			size_t n = 1;
+			while (p[n] == '_' || (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9'))
+				n++;
+			const char *v = runtime_var(in, p + 1, n - 1, val, sizeof(val));
+			if (v) {
+				buf_appends(&b, v);
+				p += n;
+				continue;
+			}
+		}
+		buf_append(&b, p, 1);
+		p++;
+	}
+	buf_append(&b, "", 1);
+	char *out = xstrdup(buf_ptr(&b));
+	buf_free(&b);
+	return out;
+}
+
+/* Variables of the agent's own environment an instance inherits when its
+ * service does not set them: enough for a host program to find its tools. */
+static const char *const inherited_env[] = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR"};
+
+static bool env_has(const struct strv *env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (int i = 0; i < env->n; i++)
+		if (strncmp(env->v[i], name, n) == 0 && env->v[i][n] == '=')
+			return true;
+	return false;
+}
+
+static void build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env)
+{
+	char buf[64];
+
+	for (int i = 0; i < svc->nenvironment; i++)
+		strv_add(env, expand(in, svc->environment[i]));
+	if (in->nports && !env_has(env, "PORT"))
+		strv_add(env, xasprintf("PORT=%d", in->ports[0].host));
+	for (int i = 0; i < in->nports; i++) {
+		if (!in->ports[i].target)
+			continue;
+		snprintf(buf, sizeof(buf), "PORT_%d", in->ports[i].target);
+		if (!env_has(env, buf))
+			strv_add(env, xasprintf("%s=%d", buf, in->ports[i].host));
+	}
+	strv_add(env, xasprintf("BERTH_STACK=%s", in->stack));
+	strv_add(env, xasprintf("BERTH_SERVICE=%s", in->service));
+	strv_add(env, xasprintf("BERTH_INDEX=%d", in->index));
+	strv_add(env, xasprintf("BERTH_INSTANCE=%s.%d", in->service, in->index));
+	strv_add(env, xasprintf("BERTH_NODE=%s", in->r->node));
+	strv_add(env, xasprintf("BERTH_ADDR=%s", in->r->addr));
+	for (size_t i = 0; i < sizeof(inherited_env) / sizeof(inherited_env[0]); i++) {
+		const char *v = getenv(inherited_env[i]);
+		if (v && !env_has(env, inherited_env[i]))
+			strv_add(env, xasprintf("%s=%s", inherited_env[i], v));
+	}
+	if (!env_has(env, "PATH"))
+		strv_add(env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+}
+
+/* Host paths of bind mounts: the process driver does not mount anything
+ * (the program sees the host's file system), but makes sure they exist. */
+static void ensure_bind_paths(const struct spec_service *svc)
+{
+	for (int i = 0; i < svc->nvolumes; i++) {
+		const struct spec_volume *v = &svc->volumes[i];
+		if (v->type == SPEC_VOL_BIND && v->source && v->create_host_path && access(v->source, F_OK) < 0)
+			mkdir_p(v->source, 0755);
+	}
+}
+
+/* ---- driver events ---- */
+
+static void on_started(struct driver_run *run, pid_t pid, void *arg)
+{
+	struct rinst *in = arg;
+
+	in->pid = pid;
+	if (in->state == RS_STARTING) {
+		set_state(in, RS_RUNNING, NULL);
+		emit(in, "instance.started", json_pack("{s:i, s:i}", "pid", pid, "port",
+						       in->nports ? in->ports[0].host : 0));
+	} else if (in->state == RS_STOPPING) {
+		/* Stopped while starting: the driver sends the stop now. */
+		in->status_dirty = true;
+		schedule(in->r);
+	}
+}
+
+static void run_ended(struct rinst *in)
+{
+	driver_release(in->run);
+	in->run = NULL;
+	in->pid = 0;
+}
+
+static void on_exited(struct driver_run *run, int code, int sig, void *arg)
+{
+	struct rinst *in = arg;
+	struct runner *r = in->r;
+	uint64_t ran = uv_now(r->o.loop) - in->started_ms;
+
+	in->exit_code = code;
+	in->signal = sig;
+	run_ended(in);
+	char how[64];
+	if (sig)
+		snprintf(how, sizeof(how), "killed by signal %d", sig);
+	else
+		snprintf(how, sizeof(how), "exit code %d", code);
+	if (in->state == RS_STOPPING) {
+		switch (in->after) {
+		case AFTER_STOP_RESTART:
+			in->hist = (struct restart_history){0};
+			set_state(in, RS_NEW, NULL);
+			break;
+		case AFTER_STOP_REMOVE:
+			set_state(in, RS_STOPPED, "stopped (%s)", how);
+			break;
+		default:
+			set_state(in, RS_STOPPED, "stopped (%s)", how);
+			break;
+		}
+		emit(in, "instance.stopped", json_pack("{s:i, s:i}", "exit_code", code, "signal", sig));
+		return;
+	}
+	struct rstack *rs = find_stack(r, in->stack);
+	const struct spec_service *svc = find_service(rs, in->service, NULL);
+	struct restart_policy pol;
+	uint64_t delay;
+	if (svc)
+		restart_policy_of(svc, &pol);
+	else
+		pol = (struct restart_policy){.when = RESTART_NEVER};
+	emit(in, "instance.exited", json_pack("{s:i, s:i}", "exit_code", code, "signal", sig));
+	if (restart_decide(&pol, &in->hist, code, sig, ran, &delay)) {
+		in->due_ms = uv_now(r->o.loop) + delay;
+		set_state(in, RS_RESTARTING, "%s; restarting in %llums", how, (unsigned long long)delay);
+		emit(in, "instance.restarting", json_pack("{s:I}", "delay_ms", (json_int_t)delay));
+		return;
+	}
+	set_state(in, RS_EXITED, "%s", how);
+}
+
+static void on_failed(struct driver_run *run, const char *reason, void *arg)
+{
+	struct rinst *in = arg;
+	struct runner *r = in->r;
+
+	in->exit_code = -1;
+	in->signal = 0;
+	run_ended(in);
+	if (in->state == RS_STOPPING) {
+		set_state(in, in->after == AFTER_STOP_RESTART ? RS_NEW : RS_STOPPED, NULL);
+		return;
+	}
+	struct rstack *rs = find_stack(r, in->stack);
+	const struct spec_service *svc = find_service(rs, in->service, NULL);
+	struct restart_policy pol;
+	uint64_t delay;
+	if (svc)
+		restart_policy_of(svc, &pol);
+	else
+		pol = (struct restart_policy){.when = RESTART_NEVER};
+	log_warn("runner", "%s/%s.%d: %s", in->stack, in->service, in->index, reason);
+	if (restart_decide(&pol, &in->hist, 127, 0, 0, &delay)) {
+		in->due_ms = uv_now(r->o.loop) + delay;
+		set_state(in, RS_RESTARTING, "%s; retrying in %llums", reason, (unsigned long long)delay);
+	} else {
+		set_state(in, RS_FAILED, "%s", reason);
+	}
+	emit(in, "instance.failed", json_pack("{s:s}", "reason", reason));
+}
+
+static const struct driver_events run_events = {on_started, on_exited, on_failed};
+
+/* ---- starting ---- */
+
+static int next_run_seq(struct rinst *in)
+{
+	char *runs = xasprintf("%s/runs", in->dir);
+	DIR *d = opendir(runs);
+	int max = in->run_seq;
+	struct dirent *de;
+
+	if (d) {
+		while ((de = readdir(d))) {
+			int n = atoi(de->d_name);
+			if (n > max)
+				max = n;
+		}
+		closedir(d);
+	}
+	/* Old runs go: the newest few are enough to look into. */
+	if (d && max >= RUNS_KEPT) {
+		for (int n = max - RUNS_KEPT + 1; n > 0 && n > max - RUNS_KEPT - 8; n--) {
+			char *old = xasprintf("%s/%d", runs, n);
+			rm_rf(old);
+			free(old);
+		}
+	}
+	free(runs);
+	return max + 1;
+}
+
+static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_service *svc, int svc_idx)
+{
+	struct runner *r = in->r;
+	struct strv argv = {0}, env = {0};
+	char why[256], *err = NULL;
+
+	if (mkdir_p(in->dir, 0750) < 0) {
+		set_state(in, RS_FAILED, "cannot create %s: %s", in->dir, strerror(errno));
+		return;
+	}
+	if (assign_ports(in, svc, why, sizeof(why))) {
+		set_state(in, RS_FAILED, "%s", why);
+		emit(in, "instance.failed", json_pack("{s:s}", "reason", why));
+		return;
+	}
+	for (int i = 0; i < svc->nentrypoint; i++)
+		strv_add(&argv, expand(in, svc->entrypoint[i]));
+	for (int i = 0; i < svc->ncommand; i++)
+		strv_add(&argv, expand(in, svc->command[i]));
+	if (!argv.n) {
+		set_state(in, RS_FAILED, "%s",
+			  svc->image ? "an image service needs the docker driver (not available yet); give it a "
+				       "command to run it as a process"
+				     : "the service has no command to run");
+		emit(in, "instance.failed", json_pack("{s:s}", "reason", in->message));
+		strv_free(&argv);
+		return;
+	}
+	build_env(in, svc, &env);
+	ensure_bind_paths(svc);
+
+	in->run_seq = next_run_seq(in);
+	char *run_dir = xasprintf("%s/runs/%d", in->dir, in->run_seq);
+	char *log_path = runner_log_path(r->data_dir, in->stack, in->service, in->index);
+	char *cwd = NULL;
+	if (svc->working_dir && svc->working_dir[0] == '/')
+		cwd = xstrdup(svc->working_dir);
+	else if (svc->working_dir)
+		cwd = xasprintf("%s/%s", rs->spec->project_dir, svc->working_dir);
+	else
+		cwd = xstrdup(rs->spec->project_dir);
+	mkdir_p(run_dir, 0750);
+	json_t *meta = json_pack("{s:I, s:I}", "hash", (json_int_t)rs->hashes[svc_idx], "restart_gen",
+				 (json_int_t)svc_restart_gen(rs, in->service));
+	char *meta_path = xasprintf("%s/meta.json", run_dir);
+	write_json_file(meta_path, meta);
+	json_decref(meta);
+	free(meta_path);
+
+	struct driver_spec ds = {
+		.argv = argv.v,
+		.env = env.v,
+		.cwd = cwd,
+		.user = svc->user,
+		.stop_signal = svc->stop_signal,
+		.stop_grace_ms = svc->stop_grace_period,
+		.log_path = log_path,
+		.run_dir = run_dir,
+	};
+	in->run_hash = rs->hashes[svc_idx];
+	in->run_restart_gen = svc_restart_gen(rs, in->service);
+	in->started_ms = uv_now(r->o.loop);
+	int rc = driver_start(&driver_process_ops, r->o.loop, &ds, &run_events, in, r->shim, &in->run, &err);
+	if (rc < 0) {
+		in->run = NULL;
+		set_state(in, RS_FAILED, "%s", err ? err : "cannot start");
+		emit(in, "instance.failed", json_pack("{s:s}", "reason", in->message));
+		free(err);
+	} else {
+		set_state(in, RS_STARTING, NULL);
+		emit(in, "instance.starting", NULL);
+	}
+	free(cwd);
+	free(log_path);
+	free(run_dir);
+	strv_free(&argv);
+	strv_free(&env);
+}
+
+static void inst_stop(struct rinst *in, enum after_stop after)
+{
+	if (in->state == RS_STOPPING) {
+		/* Already on its way; a removal wins over a restart. */
+		if (after == AFTER_STOP_REMOVE)
+			in->after = after;
+		return;
+	}
+	in->after = after;
+	set_state(in, RS_STOPPING, NULL);
+	driver_stop(in->run);
+}
+
+/* ---- depends_on ---- */
+
+/* Whether every dependency of <svc> is where its condition wants it.
+ * Health checks come with the discovery milestone: service_healthy waits
+ * for the dependency to be running, and for its health to be "healthy"
+ * once a check reports one. */
+static bool deps_ready(struct runner *r, struct rinst *in, const struct spec_service *svc, char *why, size_t cap)
+{
+	for (int d = 0; d < svc->ndepends_on; d++) {
+		const struct spec_dep *dep = &svc->depends_on[d];
+		char *prefix = xasprintf("/berth/status/%s/%s/", in->stack, dep->service);
+		int i = mirror_lower_bound(r->status, prefix);
+		int total = 0, ok = 0;
+		for (; i < r->status->n && strncmp(r->status->e[i].key, prefix, strlen(prefix)) == 0; i++) {
+			json_t *st = r->status->e[i].json;
+			const char *state = json_string_value(json_object_get(st, "state"));
+			const char *health = json_string_value(json_object_get(st, "health"));
+			total++;
+			if (!state)
+				continue;
+			switch (dep->condition) {
+			case SPEC_DEP_STARTED:
+				ok += strcmp(state, "running") == 0;
+				break;
+			case SPEC_DEP_HEALTHY:
+				ok += strcmp(state, "running") == 0 && health &&
+				      (strcmp(health, "healthy") == 0 || strcmp(health, "none") == 0);
+				break;
+			case SPEC_DEP_COMPLETED:
+				ok += strcmp(state, "exited") == 0 &&
+				      json_integer_value(json_object_get(st, "exit_code")) == 0 &&
+				      json_is_integer(json_object_get(st, "exit_code"));
+				break;
+			}
+		}
+		free(prefix);
+		/* Instances of a dependency allocated but not reported yet count
+		 * as not ready; a dependency with none at all is only awaited
+		 * when required and actually scheduled somewhere. */
+		struct rstack *rs = find_stack(r, in->stack);
+		const struct spec_service *ds = find_service(rs, dep->service, NULL);
+		int want = ds ? (ds->deploy.mode == SPEC_MODE_GLOBAL ? total : ds->deploy.replicas) : 0;
+		if (svc_stopped(rs, dep->service))
+			want = 0;
+		if ((want > 0 && (ok < want || total < want)) || (total > 0 && ok < total && dep->condition == SPEC_DEP_COMPLETED)) {
+			if (!dep->required && !ds)
+				continue;
+			snprintf(why, cap, "waiting for %s (%s: %d/%d)", dep->service,
+				 dep->condition == SPEC_DEP_COMPLETED ? "completed" : dep->condition == SPEC_DEP_HEALTHY ? "healthy" : "running",
+				 ok, want > total ? want : total);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- the reconcile pass ---- */
+
+static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uint64_t *next_due)
+{
+	struct rstack *rs = find_stack(r, in->stack);
+	int svc_idx = -1;
+	const struct spec_service *svc = find_service(rs, in->service, &svc_idx);
+	char why[256];
+
+	if (!in->wanted || !svc) {
+		if (in->run) {
+			inst_stop(in, AFTER_STOP_REMOVE);
+			return;
+		}
+		if (in->state != RS_STARTING && in->state != RS_STOPPING)
+			inst_remove(in);
+		return;
+	}
+	if (in->state == RS_STOPPING || in->state == RS_STARTING) {
+		if (in->state == RS_STOPPING && in->after == AFTER_STOP_REMOVE)
+			in->after = AFTER_STOP_IDLE; /* allocated again meanwhile */
+		return;
+	}
+	if (in->away_exit) {
+		/* Its run ended while no agent watched: the restart policy
+		 * decides now, as if we had seen the exit. */
+		struct restart_policy pol;
+		uint64_t delay;
+		in->away_exit = false;
+		restart_policy_of(svc, &pol);
+		if (restart_decide(&pol, &in->hist, in->exit_code, in->signal, 0, &delay)) {
+			in->due_ms = now;
+			set_state(in, RS_RESTARTING, "ended while the agent was down; restarting");
+		} else {
+			set_state(in, RS_EXITED, "ended while the agent was down (exit code %d)", in->exit_code);
+		}
+	}
+	bool stopped = svc_stopped(rs, in->service);
+	if (stopped) {
+		if (in->run)
+			inst_stop(in, AFTER_STOP_IDLE);
+		else if (in->state != RS_STOPPED)
+			set_state(in, RS_STOPPED, NULL);
+		return;
+	}
+	bool changed = in->run_hash != rs->hashes[svc_idx] || in->run_restart_gen != svc_restart_gen(rs, in->service);
+	if (in->run) {
+		if (changed)
+			inst_stop(in, AFTER_STOP_RESTART);
+		return;
+	}
+	switch (in->state) {
+	case RS_RESTARTING:
+		if (now < in->due_ms) {
+			if (!*next_due || in->due_ms < *next_due)
+				*next_due = in->due_ms;
+			return;
+		}
+		break;
+	case RS_EXITED:
+	case RS_FAILED:
+		/* Down for good, unless the service was redeployed or restarted. */
+		if (!changed)
+			return;
+		in->hist = (struct restart_history){0};
+		break;
+	case RS_STOPPED:
+		/* berth start: a fresh start. */
+		in->hist = (struct restart_history){0};
+		break;
+	default:
+		break;
+	}
+	if (!deps_ready(r, in, svc, why, sizeof(why))) {
+		if (in->state != RS_WAITING || strcmp(in->message, why) != 0)
+			set_state(in, RS_WAITING, "%s", why);
+		return;
+	}
+	inst_start(in, rs, svc, svc_idx);
+}
+
+static void on_due(uv_timer_t *t)
+{
+	schedule(t->data);
+}
+
+static void pass(struct runner *r)
+{
+	uint64_t now = uv_now(r->o.loop), next_due = 0;
+	const char *prefix = r->allocs->prefix;
+	size_t plen = strlen(prefix);
+
+	if (!r->allocs->ready || !r->stacks->ready || !r->status->ready)
+		return;
+	r->in_pass = true;
+	sync_stacks(r);
+	for (struct rinst *in = r->insts; in; in = in->next)
+		in->wanted = false;
+	/* Allocation keys: <prefix><stack>/<svc>/<idx>. */
+	for (int i = 0; i < r->allocs->n; i++) {
+		const char *rest = r->allocs->e[i].key + plen;
+		char stack[256], svc[256];
+		int idx;
+		if (sscanf(rest, "%255[^/]/%255[^/]/%d", stack, svc, &idx) != 3 || idx < 1)
+			continue;
+		struct rinst *in = find_inst(r, stack, svc, idx);
+		if (!in)
+			in = inst_new(r, stack, svc, idx);
+		in->wanted = true;
+	}
+	/* inst_remove unlinks: walk with a saved next. */
+	for (struct rinst *in = r->insts, *next; in; in = next) {
+		next = in->next;
+		reconcile_inst(r, in, now, &next_due);
+	}
+	r->in_pass = false;
+	flush_status(r);
+	if (next_due)
+		uv_timer_start(&r->due, on_due, next_due > now ? next_due - now : 0, 0);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	struct runner *r = t->data;
+
+	if (!r->closing)
+		pass(r);
+}
+
+static void schedule(struct runner *r)
+{
+	if (r->closing || !r->started || r->in_pass)
+		return;
+	if (!uv_is_active((uv_handle_t *)&r->kick))
+		uv_timer_start(&r->kick, on_kick, 0, 0);
+}
+
+static void on_mirror(struct mirror *m, void *arg)
+{
+	schedule(arg);
+}
+
+/* ---- adoption ---- */
+
+/* Finds the runs earlier agents left under DATA/instances and takes over
+ * the live ones; the others become instances whose last run ended. */
+static void adopt_all(struct runner *r)
+{
+	char *root = xasprintf("%s/instances", r->data_dir);
+	DIR *ds = opendir(root);
+	struct dirent *a, *b, *c;
+
+	if (!ds) {
+		free(root);
+		return;
+	}
+	while ((a = readdir(ds))) {
+		if (a->d_name[0] == '.')
+			continue;
+		char *sdir = xasprintf("%s/%s", root, a->d_name);
+		DIR *dv = opendir(sdir);
+		while (dv && (b = readdir(dv))) {
+			if (b->d_name[0] == '.')
+				continue;
+			char *vdir = xasprintf("%s/%s", sdir, b->d_name);
+			DIR *di = opendir(vdir);
+			while (di && (c = readdir(di))) {
+				int idx = atoi(c->d_name);
+				if (idx < 1)
+					continue;
+				struct rinst *in = inst_new(r, a->d_name, b->d_name, idx);
+				load_ports(in);
+				int seq = next_run_seq(in) - 1;
+				in->run_seq = seq;
+				if (seq < 1) {
+					/* Never ran: nothing to adopt. */
+					continue;
+				}
+				char *run_dir = xasprintf("%s/runs/%d", in->dir, seq);
+				char *meta_path = xasprintf("%s/meta.json", run_dir);
+				json_t *meta = read_json_file(meta_path);
+				in->run_hash = (uint64_t)json_integer_value(json_object_get(meta, "hash"));
+				in->run_restart_gen = json_integer_value(json_object_get(meta, "restart_gen"));
+				json_decref(meta);
+				free(meta_path);
+				int code, sig;
+				int rc = driver_adopt(&driver_process_ops, r->o.loop, run_dir, &run_events, in, &in->run,
+						      &code, &sig);
+				if (rc == 1) {
+					in->pid = in->run->pid;
+					in->started_ms = uv_now(r->o.loop);
+					set_state(in, RS_RUNNING, NULL);
+					log_info("runner", "adopted %s/%s.%d (pid %d)", in->stack, in->service, in->index,
+						 (int)in->pid);
+					emit(in, "instance.adopted", json_pack("{s:i}", "pid", in->pid));
+				} else {
+					/* It ended while no agent watched: the restart
+					 * policy decides, as if we had seen it. */
+					in->run = NULL;
+					in->exit_code = code;
+					in->signal = sig;
+					in->away_exit = true;
+					in->state = RS_EXITED;
+				}
+				free(run_dir);
+			}
+			if (di)
+				closedir(di);
+			free(vdir);
+		}
+		if (dv)
+			closedir(dv);
+		free(sdir);
+	}
+	closedir(ds);
+	free(root);
+}
+
+/* ---- lifetime ---- */
+
+struct runner *runner_new(const struct runner_opts *o)
+{
+	struct runner *r = XNEW(struct runner);
+
+	r->o = *o;
+	r->node = xstrdup(o->node);
+	r->addr = xstrdup(o->addr);
+	r->data_dir = xstrdup(o->data_dir);
+	r->shim = xstrdup(o->shim);
+	ports_init(&r->ports, o->port_min, o->port_max);
+	uv_timer_init(o->loop, &r->kick);
+	uv_timer_init(o->loop, &r->due);
+	r->kick.data = r->due.data = r;
+	r->handles = 2;
+	return r;
+}
+
+void runner_start(struct runner *r, int64_t lease)
+{
+	char *prefix = xasprintf("/berth/alloc/%s/", r->node);
+
+	r->lease = lease;
+	adopt_all(r);
+	r->allocs = mirror_new(r->o.st, prefix, on_mirror, r);
+	r->stacks = mirror_new(r->o.st, "/berth/stacks/", on_mirror, r);
+	r->status = mirror_new(r->o.st, "/berth/status/", on_mirror, r);
+	free(prefix);
+	r->started = true;
+	schedule(r);
+}
+
+void runner_set_lease(struct runner *r, int64_t lease)
+{
+	r->lease = lease;
+	for (struct rinst *in = r->insts; in; in = in->next)
+		in->status_dirty = true;
+	schedule(r);
+}
+
+static void on_runner_handle_closed(uv_handle_t *h)
+{
+	struct runner *r = h->data;
+
+	r->handles--;
+	maybe_finish(r);
+}
+
+void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
+{
+	r->closing = true;
+	r->done = done;
+	r->done_arg = arg;
+	mirror_free(r->allocs);
+	mirror_free(r->stacks);
+	mirror_free(r->status);
+	/* The instances keep running under their shims; only our watch on
+	 * them ends. */
+	while (r->insts) {
+		struct rinst *in = r->insts;
+		r->insts = in->next;
+		if (in->run)
+			driver_release(in->run);
+		release_ports(in);
+		free(in->stack);
+		free(in->service);
+		free(in->dir);
+		free(in);
+	}
+	while (r->rstacks) {
+		struct rstack *rs = r->rstacks;
+		r->rstacks = rs->next;
+		rstack_free(rs);
+	}
+	free(r->node);
+	free(r->addr);
+	free(r->data_dir);
+	free(r->shim);
+	uv_close((uv_handle_t *)&r->kick, on_runner_handle_closed);
+	uv_close((uv_handle_t *)&r->due, on_runner_handle_closed);
+}

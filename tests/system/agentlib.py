@@ -1,0 +1,163 @@
+"""Helpers for the agent's system tests: a real `berth agent` on a data dir
+of the test's own, the berth CLI pointed at it, and clean-up of every
+instance process the test caused, by process group, even when it fails."""
+import glob
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+from conftest import BERTH, SLOW, SANITIZER_MARKERS, wait_for
+
+
+def pid_alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+    except OSError:
+        return False
+    return st[st.rindex(")") + 2] != "Z"
+
+
+def pgid_alive(pgid):
+    """Whether any live (not zombie) process is in process group <pgid>."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+class Agent:
+    """`berth agent` on <data_dir>, started and stopped by PID."""
+
+    def __init__(self, data_dir, extra_args=(), env=None):
+        self.data_dir = data_dir
+        self.sock = os.path.join(data_dir, "berth.sock")
+        base = random.randrange(20000, 60000, 500)
+        self.port_range = (base, base + 199)
+        self.extra_args = list(extra_args)
+        self.env = dict(os.environ, **(env or {}))
+        self.env.pop("BERTH_DATA_DIR", None)
+        self.proc = None
+        self.log_path = os.path.join(data_dir, "agent-test.log")
+        os.makedirs(data_dir, exist_ok=True)
+        self.start()
+
+    def start(self):
+        self.log = open(self.log_path, "a")
+        argv = [BERTH, "agent", "--data-dir", self.data_dir, "--port-range", "%d-%d" % self.port_range,
+                "--lease-ttl", "5s", *self.extra_args]
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        wait_for(lambda: self.answers() or self.proc.poll() is not None, timeout=15, what="the agent's API")
+        assert self.proc.poll() is None, "berth agent exited:\n" + self.logs()
+
+    def answers(self):
+        r = self.cli("ps", "-a", "--json", check=False, timeout=5)
+        return r.returncode == 0
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def cli(self, *args, check=True, timeout=60, cwd=None, env=None):
+        e = dict(self.env, **(env or {}))
+        r = subprocess.run([BERTH, *args, "--data-dir", self.data_dir] if args and args[0] != "config"
+                           else [BERTH, *args], capture_output=True, text=True, timeout=timeout * SLOW,
+                           cwd=cwd, env=e)
+        for m in SANITIZER_MARKERS:
+            assert m not in r.stderr, "sanitizer report from berth %s:\n%s" % (" ".join(args), r.stderr)
+        if check:
+            assert r.returncode == 0, "berth %s: rc %d\nstdout:\n%s\nstderr:\n%s" % (
+                " ".join(args), r.returncode, r.stdout, r.stderr)
+        return r
+
+    def ps(self, stack):
+        r = self.cli("ps", "-p", stack, "--json")
+        return json.loads(r.stdout)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+        return self.proc.returncode
+
+    def instance_states(self):
+        """Every state.json the shims wrote under this data dir."""
+        out = []
+        for p in glob.glob(os.path.join(self.data_dir, "instances", "*", "*", "*", "runs", "*", "state.json")):
+            try:
+                with open(p) as f:
+                    out.append(json.load(f))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def cleanup(self):
+        """Stops the agent, then every instance and shim it left, by pid and
+        process group: tests never leave processes behind."""
+        self.stop()
+        for st in self.instance_states():
+            for key in ("pgid",):
+                g = st.get(key)
+                if g and g > 1 and pgid_alive(g):
+                    try:
+                        os.killpg(g, signal.SIGKILL)
+                    except OSError:
+                        pass
+            for key in ("shim_pid", "pid"):
+                p = st.get(key)
+                if p and p > 1 and pid_alive(p):
+                    try:
+                        os.kill(p, signal.SIGKILL)
+                    except OSError:
+                        pass
+        text = open(self.log_path).read() if os.path.exists(self.log_path) else ""
+        for m in SANITIZER_MARKERS:
+            assert m not in text, "sanitizer report in the agent's log:\n" + text[-4000:]
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def wait_states(agent, stack, pred, timeout=20, what="instances"):
+    """Waits until pred(list of instance objects) holds; returns the list."""
+    last = [None]
+
+    def check():
+        last[0] = agent.ps(stack)
+        return pred(last[0])
+    try:
+        wait_for(check, timeout=timeout, what=what)
+    except AssertionError:
+        raise AssertionError("timed out waiting for %s; last ps: %s\nagent log:\n%s" % (
+            what, json.dumps(last[0], indent=1), agent.logs()[-3000:]))
+    return last[0]
+
+
+def by_instance(insts):
+    return {i["instance"]: i for i in insts}
