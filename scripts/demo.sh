@@ -1,54 +1,64 @@
 #!/bin/sh
-# make demo: two demo backends and berth lb in front of them, in the
-# foreground until Ctrl-C. Stops only the processes it started.
+# make demo: a berth agent on its embedded defaults (data dir: $BERTH_DATA_DIR,
+# else build/demo-data, so the demo leaves the system alone), the stack in
+# examples/demo deployed on it, where everything runs, then the merged logs
+# until Ctrl-C, which removes the stack and stops the agent. Stops only what
+# it started.
 set -eu
 berth=${1:-build/berth}
 here=$(cd "$(dirname "$0")/.." && pwd)
-py=/usr/bin/python3
-pids=""
+data=${BERTH_DATA_DIR:-$here/build/demo-data}
+berth=$(cd "$(dirname "$berth")" && pwd)/$(basename "$berth")
+agent_pid=""
+
 cleanup() {
 	trap - INT TERM EXIT
-	for p in $pids; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	echo
+	echo "demo: removing the stack and stopping the agent..."
+	"$berth" down -p demo --data-dir "$data" >/dev/null 2>&1 || true
+	[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
 	echo "demo stopped"
 }
 trap cleanup INT TERM EXIT
 
-for port in 3001 3002 8080 9000; do
-	if $py -c "import socket,sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $port)) != 0)"; then
-		echo "demo: port $port is already in use; stop what uses it and retry" >&2
-		exit 1
-	fi
-done
+mkdir -p "$data"
+if [ -S "$data/berth.sock" ] && "$berth" ps -a --data-dir "$data" >/dev/null 2>&1; then
+	echo "demo: an agent already runs on $data; using it"
+else
+	# Its own session: Ctrl-C in the terminal must reach this script (which
+	# then removes the stack), not the agent.
+	setsid "$berth" agent --data-dir "$data" >"$data/agent.log" 2>&1 &
+	agent_pid=$!
+	i=0
+	until "$berth" ps -a --data-dir "$data" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -gt 100 ] || ! kill -0 "$agent_pid" 2>/dev/null; then
+			echo "demo: the agent did not come up; see $data/agent.log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "demo: agent running (pid $agent_pid, data dir $data, log $data/agent.log)"
+fi
 
-$py "$here/examples/lb/demo-backend.py" 3001 app1 2>/dev/null & pids="$pids $!"
-$py "$here/examples/lb/demo-backend.py" 3002 app2 2>/dev/null & pids="$pids $!"
-"$berth" lb -c "$here/examples/lb/lb.yml" & pids="$pids $!"
-lbpid=$!
-
-# Wait (bounded) for the proxy to answer before printing the URLs.
-i=0
-until curl -fs -o /dev/null http://127.0.0.1:8080/ 2>/dev/null; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$lbpid" 2>/dev/null; then
-		echo "demo: berth lb did not come up" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-
+cd "$here/examples/demo"
+"$berth" up -d --data-dir "$data"
+echo
+"$berth" ps --data-dir "$data"
+echo
+echo "  Open the replicas:"
+"$berth" ps --json --data-dir "$data" | /usr/bin/python3 -c '
+import json, sys
+for i in json.load(sys.stdin):
+    if i["service"] == "web" and i.get("port"):
+        print("    %-6s http://%s:%d/" % (i["instance"], i["addr"], i["port"]))'
 cat <<MSG
 
-  berth lb demo is running (pid $lbpid):
-
-    app    http://127.0.0.1:8080/        two instances, cookie stickiness
-    api    http://127.0.0.1:8080/api     leastconn, no stickiness
-    stats  http://127.0.0.1:9000/stats   user admin, password berth
-           http://127.0.0.1:9000/stats.json   http://127.0.0.1:9000/metrics
-
-  Try: curl -s http://127.0.0.1:8080/api  (repeat: app1, app2, ...)
-       kill -HUP $lbpid   (reload examples/lb/lb.yml without dropping connections)
-  Ctrl-C stops everything.
+  Try, in another terminal:
+    $berth ps -p demo --data-dir $data
+    $berth scale -p demo web=5 --data-dir $data
+    kill -9 <a web pid>     (restart: always brings it back; see ps)
+  Following the logs; Ctrl-C removes the stack and stops the agent.
 
 MSG
-wait "$lbpid"
+"$berth" logs -f --data-dir "$data"

@@ -45,10 +45,11 @@ static void set_entry(struct mirror_entry *e, const struct store_kv *kv)
 	free(e->value);
 	json_decref(e->json);
 	e->value = xmalloc(kv->value_len + 1);
-	memcpy(e->value, kv->value, kv->value_len);
+	if (kv->value_len)
+		memcpy(e->value, kv->value, kv->value_len);
 	e->value[kv->value_len] = 0;
 	e->value_len = kv->value_len;
-	e->json = json_loadb(kv->value, kv->value_len, 0, NULL);
+	e->json = kv->value_len ? json_loadb(kv->value, kv->value_len, 0, NULL) : NULL;
 	e->create_rev = kv->create_rev;
 	e->mod_rev = kv->mod_rev;
 	e->lease = kv->lease;

@@ -895,12 +895,15 @@ static void get_logs(struct agent *a, struct http_req *rq)
 		int n;
 		if (logs_read(&s->f[i].rd, tail, since, &l, &n) < 0)
 			continue;
-		all = xrealloc(all, sizeof(*all) * (size_t)(nall + n + 1));
-		memcpy(all + nall, l, sizeof(*l) * (size_t)n);
-		nall += n;
+		if (n) {
+			all = xrealloc(all, sizeof(*all) * (size_t)(nall + n + 1));
+			memcpy(all + nall, l, sizeof(*l) * (size_t)n);
+			nall += n;
+		}
 		free(l);
 	}
-	qsort(all, (size_t)nall, sizeof(*all), line_cmp);
+	if (nall > 1)
+		qsort(all, (size_t)nall, sizeof(*all), line_cmp);
 	for (int i = 0; i < nall; i++)
 		send_line(s, &s->f[all[i].src], &all[i]);
 	logs_lines_free(all, nall);

@@ -110,6 +110,32 @@ static int summary(struct api_client *c, const char *stack, const struct cli_opt
 	return bad;
 }
 
+/* Keys berth reads but does not act on yet, named at every deploy so that
+ * nothing is silently ignored (docs/compose.md, "What acts on it today"). */
+static void note_unenforced(const struct spec_stack *s)
+{
+	for (int i = 0; i < s->nservices; i++) {
+		const struct spec_service *v = &s->services[i];
+		const struct spec_resources *l = &v->deploy.limits;
+		if (v->healthcheck && v->healthcheck->type != SPEC_HC_NONE)
+			fprintf(stderr, "note: services.%s.healthcheck: health checks are not run yet; "
+					"depends_on service_healthy waits for the instances to run\n", v->name);
+		if (v->health_check)
+			fprintf(stderr, "note: services.%s (rancher-compose health_check): not run yet\n", v->name);
+		if (l->cpus || l->memory || l->pids)
+			fprintf(stderr, "note: services.%s.deploy.resources.limits: not enforced by the process "
+					"driver yet\n", v->name);
+		if (v->deploy.placement.npreferences)
+			fprintf(stderr, "note: services.%s.deploy.placement.preferences: not applied yet "
+					"(instances are spread evenly)\n", v->name);
+		if (v->image && !v->ncommand && !v->nentrypoint)
+			fprintf(stderr, "note: services.%s: an image without a command needs the docker driver, "
+					"which is not available yet; its instances will fail\n", v->name);
+		if (v->lb_config)
+			fprintf(stderr, "note: services.%s (rancher-compose lb_config): not applied yet\n", v->name);
+	}
+}
+
 int cli_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -163,6 +189,7 @@ int cli_up(int argc, char **argv)
 	 * deploys nothing. */
 	if (cli_load_project(&o, &s) < 0)
 		goto out;
+	note_unenforced(s);
 	if (cli_connect(&o, &c, true) < 0)
 		goto out;
 
