@@ -835,6 +835,14 @@ static int rancher_from(struct jr *r, const json_t *o, struct spec_rancher_check
 	*c = (struct spec_rancher_check){.interval = 2000, .response_timeout = 2000, .healthy_threshold = 2,
 					 .unhealthy_threshold = 3, .initializing_timeout = 60000,
 					 .reinitializing_timeout = 60000, .recreate_on_quorum_size = 1};
+	/* The port has no default (0 is not a port): required, as in the
+	 * loader, or the JSON form would not read back (found by fuzzing). */
+	if (json_is_object(o) && !json_object_get(o, "port")) {
+		size_t m = jpush(r, "port");
+		jerr(r, "missing");
+		jpop(r, m);
+		return -1;
+	}
 	return j_obj(r, o, keys) < 0 || j_i(r, o, "port", 1, 65535, &c->port) < 0 ||
 			       j_str(r, o, "request_line", &c->request_line, false) < 0 ||
 			       j_u64(r, o, "interval", &c->interval) < 0 ||

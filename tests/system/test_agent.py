@@ -469,3 +469,23 @@ services:
     assert len(st) == 2 and all(i["state"] == "stopped" for i in st), st
     for pid in pids:
         assert not pid_alive(pid)
+
+
+@pytest.mark.parametrize("cmd", ["agent", "up", "down", "ps", "logs", "scale", "stop", "start", "restart",
+                                 "config", "lb", "shim"])
+def test_every_command_has_help(cmd):
+    r = subprocess.run([BERTH, cmd, "--help"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert "usage: berth" in r.stdout or "usage: berth-shim" in r.stdout, r.stdout
+    h = subprocess.run([BERTH, "help", cmd], capture_output=True, text=True, timeout=10)
+    assert h.returncode == 0 and h.stdout == r.stdout
+
+
+def test_man_pages_built():
+    man = os.path.join(os.path.dirname(BERTH), "docs", "man")
+    for page in ("berth", "berth-agent", "berth-up", "berth-down", "berth-ps", "berth-logs", "berth-scale",
+                 "berth-config", "berth-lb", "berth-shim"):
+        path = os.path.join(man, page + ".1")
+        assert os.path.exists(path), "%s was not built (scdoc)" % path
+        with open(path) as f:
+            assert ".TH" in f.read()
