@@ -7,6 +7,7 @@
  * takes the one step its state calls for. Steps are idempotent, so a pass
  * too many is harmless and a missed one is caught by the next. */
 #include "runner/runner.h"
+#include "runner/runner-int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,158 +39,17 @@
 
 #define RUNS_KEPT 3 /* run directories kept per instance (the newest) */
 
-enum rstate {
-	RS_NEW = 0,      /* allocated, never started. Please keep at zero. */
-	RS_WAITING,      /* held back by depends_on */
-	RS_STARTING,     /* the driver is starting it */
-	RS_RUNNING,
-	RS_STOPPING,     /* berth asked it to stop */
-	RS_RESTARTING,   /* it ended; a restart is due at due_ms */
-	RS_EXITED,       /* it ended and the policy keeps it down */
-	RS_FAILED,       /* it could not be started, and the policy keeps it down */
-	RS_STOPPED,      /* stopped by berth stop; berth start resumes it */
-};
-
 static const char *const rstate_names[] = {"created", "waiting", "starting", "running", "stopping",
 					   "restarting", "exited", "failed", "stopped"};
-
-/* What a stopping instance does once its run has ended. */
-enum after_stop {
-	AFTER_STOP_IDLE = 0, /* become STOPPED */
-	AFTER_STOP_RESTART,  /* start again at once (definition changed, berth restart) */
-	AFTER_STOP_REMOVE,   /* no longer allocated: remove it */
-};
-
-struct rport {
-	int target;                  /* container port (0 for the bare PORT) */
-	int host;                    /* the host port */
-	bool fixed;                  /* published in the compose file */
-	enum spec_proto proto;
-};
-
-struct rinst {
-	struct rinst *next;
-	struct runner *r;
-	char *stack, *service;
-	int index;
-	char *dir;                   /* DATA/instances/<stack>/<svc>/<idx> */
-	enum rstate state;
-	enum after_stop after;
-	struct driver_run *run;      /* current run, or NULL */
-	pid_t pid;
-	int exit_code, signal;       /* of the last run (-1/0: unknown) */
-	char message[256];           /* why it is in its state, for ps */
-	struct restart_history hist;
-	uint64_t started_ms;         /* loop time the current run started */
-	uint64_t due_ms;             /* RS_RESTARTING: when to start again */
-	bool wanted;                 /* an allocation exists (this pass) */
-	uint64_t run_hash;           /* definition hash the run was started for */
-	int64_t run_restart_gen;     /* restart generation it was started for */
-	struct rport *ports;
-	int nports;
-	int run_seq;                 /* number of the last run directory */
-	char since[40];              /* RFC 3339 time of the last state change */
-	bool away_exit;              /* its run ended while no agent watched */
-	bool status_dirty;           /* the status record must be written */
-	bool status_written;         /* a record exists in the store */
-};
-
-/* A parsed stack, cached by the mod_rev of its store record. */
-struct rstack {
-	struct rstack *next;
-	char *name;
-	int64_t mod_rev;
-	struct spec_stack *spec;     /* NULL if the record could not be parsed */
-	json_t *state;               /* the record's "state" object (borrowed from the mirror's copy) */
-	json_t *record;              /* own reference to the whole record */
-	uint64_t *hashes;            /* [spec->nservices] definition hashes */
-};
-
-struct runner {
-	struct runner_opts o;
-	char *node;
-	char *addr;
-	char *data_dir;
-	char *shim;
-	int64_t lease;
-	struct mirror *allocs, *stacks, *status;
-	struct rinst *insts;
-	struct rstack *rstacks;
-	struct ports ports;
-	uv_timer_t kick;             /* the next reconcile pass */
-	uv_timer_t due;              /* the next backoff that ends */
-	int handles;
-	bool started;
-	bool closing;
-	bool in_pass;
-	void (*done)(void *arg);
-	void *done_arg;
-	int writes;                  /* status writes in flight */
-};
-
 static void schedule(struct runner *r);
 
 /* ---- small helpers ---- */
 
-static void now_rfc3339(char *buf, size_t cap)
-{
-	struct timeval tv;
-	struct tm tm;
 
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, cap - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-}
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	size_t n = strlen(path);
 
-	if (n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
 
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static json_t *read_json_file(const char *path)
-{
-	return json_load_file(path, 0, NULL);
-}
-
-static int write_json_file(const char *path, json_t *j)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	int rc = json_dump_file(j, tmp, JSON_COMPACT);
-
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc < 0)
-		unlink(tmp);
-	free(tmp);
-	return rc;
-}
 
 char *runner_log_path(const char *data_dir, const char *stack, const char *svc, int index)
 {
@@ -370,7 +230,7 @@ static void set_state(struct rinst *in, enum rstate st, const char *fmt, ...)
 		in->message[0] = 0;
 	}
 	if (changed)
-		now_rfc3339(in->since, sizeof(in->since));
+		runner__now_rfc3339(in->since, sizeof(in->since));
 	in->status_dirty = true;
 	schedule(in->r);
 }
@@ -468,21 +328,13 @@ static struct rinst *inst_new(struct runner *r, const char *stack, const char *s
 	in->index = index;
 	in->dir = xasprintf("%s/instances/%s/%s/%d", r->data_dir, stack, svc, index);
 	in->exit_code = -1;
-	now_rfc3339(in->since, sizeof(in->since));
+	runner__now_rfc3339(in->since, sizeof(in->since));
 	in->status_dirty = true;
 	in->next = r->insts;
 	r->insts = in;
 	return in;
 }
 
-static void release_ports(struct rinst *in)
-{
-	for (int i = 0; i < in->nports; i++)
-		ports_release(&in->r->ports, in->ports[i].host);
-	free(in->ports);
-	in->ports = NULL;
-	in->nports = 0;
-}
 
 static void on_status_deleted(const struct store_result *res, void *arg)
 {
@@ -506,245 +358,27 @@ static void inst_remove(struct rinst *in)
 		free(key);
 	}
 	emit(in, "instance.removed", NULL);
-	release_ports(in);
-	rm_rf(in->dir);
+	runner__release_ports(in);
+	runner__rm_rf(in->dir);
 	free(in->stack);
 	free(in->service);
 	free(in->dir);
 	free(in);
 }
 
-static bool save_ports(struct rinst *in)
-{
-	char *path = xasprintf("%s/ports.json", in->dir);
-	json_t *a = json_array();
 
-	for (int i = 0; i < in->nports; i++)
-		json_array_append_new(a, json_pack("{s:i, s:i, s:b, s:s}", "target", in->ports[i].target, "host",
-						   in->ports[i].host, "fixed", in->ports[i].fixed, "protocol",
-						   in->ports[i].proto == SPEC_PROTO_UDP ? "udp" : "tcp"));
-	int rc = write_json_file(path, a);
-	json_decref(a);
-	free(path);
-	return rc == 0;
-}
 
-static void load_ports(struct rinst *in)
-{
-	char *path = xasprintf("%s/ports.json", in->dir);
-	json_t *a = read_json_file(path);
-	size_t i;
-	json_t *v;
-
-	free(path);
-	if (!json_is_array(a)) {
-		json_decref(a);
-		return;
-	}
-	in->ports = XNEWV(struct rport, json_array_size(a) + 1);
-	json_array_foreach(a, i, v) {
-		struct rport *p = &in->ports[in->nports++];
-		p->target = (int)json_integer_value(json_object_get(v, "target"));
-		p->host = (int)json_integer_value(json_object_get(v, "host"));
-		p->fixed = json_is_true(json_object_get(v, "fixed"));
-		p->proto = strcmp(json_string_value(json_object_get(v, "protocol")) ?: "tcp", "udp") == 0
-				   ? SPEC_PROTO_UDP
-				   : SPEC_PROTO_TCP;
-		ports_mark(&in->r->ports, p->host);
-	}
-	json_decref(a);
-}
-
-/* Gives the instance its host ports: one per declared port (the fixed one
- * when published, else one from the range), or a single PORT when the
- * service declares none. Kept for the instance's life, so a restart keeps
- * its address. Returns NULL, or why not. */
-static const char *assign_ports(struct rinst *in, const struct spec_service *svc, char *why, size_t cap)
-{
-	struct ports *pp = &in->r->ports;
-	int n = svc->nports ? svc->nports : 1;
-
-	if (in->nports == n)
-		return NULL;
-	release_ports(in);
-	in->ports = XNEWV(struct rport, (size_t)n);
-	for (int i = 0; i < n; i++) {
-		const struct spec_port *sp = svc->nports ? &svc->ports[i] : NULL;
-		struct rport *p = &in->ports[in->nports];
-		p->target = sp ? sp->target : 0;
-		p->proto = sp ? sp->protocol : SPEC_PROTO_TCP;
-		if (sp && sp->published && !sp->published_end) {
-			if (!ports_take_fixed(pp, sp->published)) {
-				snprintf(why, cap, "host port %d is already in use on node %s%s", sp->published,
-					 in->r->node, ports_in_use_here(pp, sp->published) ? " by another instance" : "");
-				release_ports(in);
-				return why;
-			}
-			p->host = sp->published;
-			p->fixed = true;
-		} else if (sp && sp->published) {
-			int got = -1;
-			for (int port = sp->published; port <= sp->published_end && got < 0; port++)
-				if (ports_take_fixed(pp, port))
-					got = port;
-			if (got < 0) {
-				snprintf(why, cap, "no free host port in %d-%d on node %s", sp->published,
-					 sp->published_end, in->r->node);
-				release_ports(in);
-				return why;
-			}
-			p->host = got;
-			p->fixed = true;
-		} else {
-			p->host = ports_take_any(pp);
-			if (p->host < 0) {
-				snprintf(why, cap, "the port range %d-%d of node %s is exhausted", pp->min, pp->max,
-					 in->r->node);
-				release_ports(in);
-				return why;
-			}
-		}
-		in->nports++;
-	}
-	save_ports(in);
-	return NULL;
-}
 
 /* ---- variables and the run spec ---- */
 
-struct strv {
-	char **v;
-	int n, cap;
-};
 
-static void strv_add(struct strv *s, char *str)
-{
-	if (s->n + 1 >= s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 16;
-		s->v = xrealloc(s->v, sizeof(char *) * (size_t)s->cap);
-	}
-	s->v[s->n++] = str;
-	s->v[s->n] = NULL;
-}
 
-static void strv_free(struct strv *s)
-{
-	for (int i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	memset(s, 0, sizeof(*s));
-}
 
-/* The value of a runtime variable (PORT, PORT_<target>) or NULL. */
-static const char *runtime_var(const struct rinst *in, const char *name, size_t len, char *buf, size_t cap)
-{
-	if (len == 4 && memcmp(name, "PORT", 4) == 0 && in->nports) {
-		snprintf(buf, cap, "%d", in->ports[0].host);
-		return buf;
-	}
-	if (len > 5 && memcmp(name, "PORT_", 5) == 0) {
-		for (int i = 0; i < in->nports; i++) {
-			char t[16];
-			int tl = snprintf(t, sizeof(t), "%d", in->ports[i].target);
-			if ((size_t)tl == len - 5 && memcmp(name + 5, t, (size_t)tl) == 0) {
-				snprintf(buf, cap, "%d", in->ports[i].host);
-				return buf;
-			}
-		}
-	}
-	return NULL;
-}
 
-/* Replaces ${PORT}, $PORT and ${PORT_<n>} in <s>; anything else is kept
- * as written (the loader already interpolated the rest). */
-static char *expand(const struct rinst *in, const char *s)
-{
-	struct buf b = {0};
-	char val[32];
 
-	for (const char *p = s; *p;) {
-		if (*p == '$' && p[1] == '{') {
-			const char *end = strchr(p + 2, '}');
-			const char *v = end ? runtime_var(in, p + 2, (size_t)(end - p - 2), val, sizeof(val)) : NULL;
-			if (v) {
-				buf_appends(&b, v);
-				p = end + 1;
-				continue;
-			}
-		} else if (*p == '$' && (p[1] == 'P')) {
-			size_t n = 1;
-			while (p[n] == '_' || (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9'))
-				n++;
-			const char *v = runtime_var(in, p + 1, n - 1, val, sizeof(val));
-			if (v) {
-				buf_appends(&b, v);
-				p += n;
-				continue;
-			}
-		}
-		buf_append(&b, p, 1);
-		p++;
-	}
-	buf_append(&b, "", 1);
-	char *out = xstrdup(buf_ptr(&b));
-	buf_free(&b);
-	return out;
-}
 
-/* Variables of the agent's own environment an instance inherits when its
- * service does not set them: enough for a host program to find its tools. */
-static const char *const inherited_env[] = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR"};
 
-static bool env_has(const struct strv *env, const char *name)
-{
-	size_t n = strlen(name);
 
-	for (int i = 0; i < env->n; i++)
-		if (strncmp(env->v[i], name, n) == 0 && env->v[i][n] == '=')
-			return true;
-	return false;
-}
-
-static void build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env)
-{
-	char buf[64];
-
-	for (int i = 0; i < svc->nenvironment; i++)
-		strv_add(env, expand(in, svc->environment[i]));
-	if (in->nports && !env_has(env, "PORT"))
-		strv_add(env, xasprintf("PORT=%d", in->ports[0].host));
-	for (int i = 0; i < in->nports; i++) {
-		if (!in->ports[i].target)
-			continue;
-		snprintf(buf, sizeof(buf), "PORT_%d", in->ports[i].target);
-		if (!env_has(env, buf))
-			strv_add(env, xasprintf("%s=%d", buf, in->ports[i].host));
-	}
-	strv_add(env, xasprintf("BERTH_STACK=%s", in->stack));
-	strv_add(env, xasprintf("BERTH_SERVICE=%s", in->service));
-	strv_add(env, xasprintf("BERTH_INDEX=%d", in->index));
-	strv_add(env, xasprintf("BERTH_INSTANCE=%s.%d", in->service, in->index));
-	strv_add(env, xasprintf("BERTH_NODE=%s", in->r->node));
-	strv_add(env, xasprintf("BERTH_ADDR=%s", in->r->addr));
-	for (size_t i = 0; i < sizeof(inherited_env) / sizeof(inherited_env[0]); i++) {
-		const char *v = getenv(inherited_env[i]);
-		if (v && !env_has(env, inherited_env[i]))
-			strv_add(env, xasprintf("%s=%s", inherited_env[i], v));
-	}
-	if (!env_has(env, "PATH"))
-		strv_add(env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
-}
-
-/* Host paths of bind mounts: the process driver does not mount anything
- * (the program sees the host's file system), but makes sure they exist. */
-static void ensure_bind_paths(const struct spec_service *svc)
-{
-	for (int i = 0; i < svc->nvolumes; i++) {
-		const struct spec_volume *v = &svc->volumes[i];
-		if (v->type == SPEC_VOL_BIND && v->source && v->create_host_path && access(v->source, F_OK) < 0)
-			mkdir_p(v->source, 0755);
-	}
-}
 
 /* ---- driver events ---- */
 
@@ -872,7 +506,7 @@ static int next_run_seq(struct rinst *in)
 	if (d && max >= RUNS_KEPT) {
 		for (int n = max - RUNS_KEPT + 1; n > 0 && n > max - RUNS_KEPT - 8; n--) {
 			char *old = xasprintf("%s/%d", runs, n);
-			rm_rf(old);
+			runner__rm_rf(old);
 			free(old);
 		}
 	}
@@ -886,30 +520,30 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 	struct strv argv = {0}, env = {0};
 	char why[256], *err = NULL;
 
-	if (mkdir_p(in->dir, 0750) < 0) {
+	if (runner__mkdir_p(in->dir, 0750) < 0) {
 		set_state(in, RS_FAILED, "cannot create %s: %s", in->dir, strerror(errno));
 		return;
 	}
-	if (assign_ports(in, svc, why, sizeof(why))) {
+	if (runner__assign_ports(in, svc, why, sizeof(why))) {
 		set_state(in, RS_FAILED, "%s", why);
 		emit(in, "instance.failed", json_pack("{s:s}", "reason", why));
 		return;
 	}
 	for (int i = 0; i < svc->nentrypoint; i++)
-		strv_add(&argv, expand(in, svc->entrypoint[i]));
+		runner__strv_add(&argv, runner__expand(in, svc->entrypoint[i]));
 	for (int i = 0; i < svc->ncommand; i++)
-		strv_add(&argv, expand(in, svc->command[i]));
+		runner__strv_add(&argv, runner__expand(in, svc->command[i]));
 	if (!argv.n) {
 		set_state(in, RS_FAILED, "%s",
 			  svc->image ? "an image service needs the docker driver (not available yet); give it a "
 				       "command to run it as a process"
 				     : "the service has no command to run");
 		emit(in, "instance.failed", json_pack("{s:s}", "reason", in->message));
-		strv_free(&argv);
+		runner__strv_free(&argv);
 		return;
 	}
-	build_env(in, svc, &env);
-	ensure_bind_paths(svc);
+	runner__build_env(in, svc, &env);
+	runner__ensure_bind_paths(svc);
 
 	in->run_seq = next_run_seq(in);
 	char *run_dir = xasprintf("%s/runs/%d", in->dir, in->run_seq);
@@ -921,11 +555,11 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		cwd = xasprintf("%s/%s", rs->spec->project_dir, svc->working_dir);
 	else
 		cwd = xstrdup(rs->spec->project_dir);
-	mkdir_p(run_dir, 0750);
+	runner__mkdir_p(run_dir, 0750);
 	json_t *meta = json_pack("{s:I, s:I}", "hash", (json_int_t)rs->hashes[svc_idx], "restart_gen",
 				 (json_int_t)svc_restart_gen(rs, in->service));
 	char *meta_path = xasprintf("%s/meta.json", run_dir);
-	write_json_file(meta_path, meta);
+	runner__write_json_file(meta_path, meta);
 	json_decref(meta);
 	free(meta_path);
 
@@ -955,8 +589,8 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 	free(cwd);
 	free(log_path);
 	free(run_dir);
-	strv_free(&argv);
-	strv_free(&env);
+	runner__strv_free(&argv);
+	runner__strv_free(&env);
 }
 
 static void inst_stop(struct rinst *in, enum after_stop after)
@@ -1199,7 +833,7 @@ static void adopt_all(struct runner *r)
 				if (idx < 1)
 					continue;
 				struct rinst *in = inst_new(r, a->d_name, b->d_name, idx);
-				load_ports(in);
+				runner__load_ports(in);
 				int seq = next_run_seq(in) - 1;
 				in->run_seq = seq;
 				if (seq < 1) {
@@ -1208,7 +842,7 @@ static void adopt_all(struct runner *r)
 				}
 				char *run_dir = xasprintf("%s/runs/%d", in->dir, seq);
 				char *meta_path = xasprintf("%s/meta.json", run_dir);
-				json_t *meta = read_json_file(meta_path);
+				json_t *meta = runner__read_json_file(meta_path);
 				in->run_hash = (uint64_t)json_integer_value(json_object_get(meta, "hash"));
 				in->run_restart_gen = json_integer_value(json_object_get(meta, "restart_gen"));
 				json_decref(meta);
@@ -1310,7 +944,7 @@ void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
 		r->insts = in->next;
 		if (in->run)
 			driver_release(in->run);
-		release_ports(in);
+		runner__release_ports(in);
 		free(in->stack);
 		free(in->service);
 		free(in->dir);

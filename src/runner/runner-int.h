@@ -1,0 +1,134 @@
+/* Private to src/runner/: the runner's structures and the helpers its
+ * files share (runner.c: the reconcile loop; runner_env.c: an instance's
+ * ports, variables and environment; runner_util.c: files and strings). */
+#ifndef BERTH_RUNNER_RUNNER_INT_H
+#define BERTH_RUNNER_RUNNER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "runner/driver.h"
+#include "runner/ports.h"
+#include "runner/restart.h"
+#include "runner/runner.h"
+#include "spec/spec.h"
+
+struct mirror;
+
+enum rstate {
+	RS_NEW = 0,      /* allocated, never started. Please keep at zero. */
+	RS_WAITING,      /* held back by depends_on */
+	RS_STARTING,     /* the driver is starting it */
+	RS_RUNNING,
+	RS_STOPPING,     /* berth asked it to stop */
+	RS_RESTARTING,   /* it ended; a restart is due at due_ms */
+	RS_EXITED,       /* it ended and the policy keeps it down */
+	RS_FAILED,       /* it could not be started, and the policy keeps it down */
+	RS_STOPPED,      /* stopped by berth stop; berth start resumes it */
+};
+
+
+/* What a stopping instance does once its run has ended. */
+enum after_stop {
+	AFTER_STOP_IDLE = 0, /* become STOPPED */
+	AFTER_STOP_RESTART,  /* start again at once (definition changed, berth restart) */
+	AFTER_STOP_REMOVE,   /* no longer allocated: remove it */
+};
+
+struct rport {
+	int target;                  /* container port (0 for the bare PORT) */
+	int host;                    /* the host port */
+	bool fixed;                  /* published in the compose file */
+	enum spec_proto proto;
+};
+
+struct rinst {
+	struct rinst *next;
+	struct runner *r;
+	char *stack, *service;
+	int index;
+	char *dir;                   /* DATA/instances/<stack>/<svc>/<idx> */
+	enum rstate state;
+	enum after_stop after;
+	struct driver_run *run;      /* current run, or NULL */
+	pid_t pid;
+	int exit_code, signal;       /* of the last run (-1/0: unknown) */
+	char message[256];           /* why it is in its state, for ps */
+	struct restart_history hist;
+	uint64_t started_ms;         /* loop time the current run started */
+	uint64_t due_ms;             /* RS_RESTARTING: when to start again */
+	bool wanted;                 /* an allocation exists (this pass) */
+	uint64_t run_hash;           /* definition hash the run was started for */
+	int64_t run_restart_gen;     /* restart generation it was started for */
+	struct rport *ports;
+	int nports;
+	int run_seq;                 /* number of the last run directory */
+	char since[40];              /* RFC 3339 time of the last state change */
+	bool away_exit;              /* its run ended while no agent watched */
+	bool status_dirty;           /* the status record must be written */
+	bool status_written;         /* a record exists in the store */
+};
+
+/* A parsed stack, cached by the mod_rev of its store record. */
+struct rstack {
+	struct rstack *next;
+	char *name;
+	int64_t mod_rev;
+	struct spec_stack *spec;     /* NULL if the record could not be parsed */
+	json_t *state;               /* the record's "state" object (borrowed from the mirror's copy) */
+	json_t *record;              /* own reference to the whole record */
+	uint64_t *hashes;            /* [spec->nservices] definition hashes */
+};
+
+struct runner {
+	struct runner_opts o;
+	char *node;
+	char *addr;
+	char *data_dir;
+	char *shim;
+	int64_t lease;
+	struct mirror *allocs, *stacks, *status;
+	struct rinst *insts;
+	struct rstack *rstacks;
+	struct ports ports;
+	uv_timer_t kick;             /* the next reconcile pass */
+	uv_timer_t due;              /* the next backoff that ends */
+	int handles;
+	bool started;
+	bool closing;
+	bool in_pass;
+	void (*done)(void *arg);
+	void *done_arg;
+	int writes;                  /* status writes in flight */
+};
+
+struct strv {
+	char **v;
+	int n, cap;
+};
+
+/* ---- runner_util.c ---- */
+void runner__now_rfc3339(char *buf, size_t cap);
+int runner__mkdir_p(const char *path, mode_t mode);
+void runner__rm_rf(const char *path);
+json_t *runner__read_json_file(const char *path);
+int runner__write_json_file(const char *path, json_t *j);
+void runner__strv_add(struct strv *s, char *str);
+void runner__strv_free(struct strv *s);
+
+/* ---- runner_env.c ---- */
+void runner__release_ports(struct rinst *in);
+bool runner__save_ports(struct rinst *in);
+void runner__load_ports(struct rinst *in);
+/* Gives the instance its host ports; NULL, or why not (in <why>). */
+const char *runner__assign_ports(struct rinst *in, const struct spec_service *svc, char *why, size_t cap);
+/* Fills in berth's runtime variables (${PORT}, ${PORT_<n>}, ${endpoints:...}). */
+char *runner__expand(const struct rinst *in, const char *s);
+void runner__build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env);
+void runner__ensure_bind_paths(const struct spec_service *svc);
+
+#endif
