@@ -22,10 +22,12 @@
 
 #include <jansson.h>
 
+#include "agent/discovery.h"
 #include "agent/events.h"
 #include "agent/leader.h"
 #include "agent/mirror.h"
 #include "api/routes.h"
+#include "catalog/catalog.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/server.h"
@@ -257,6 +259,7 @@ static void start_components(struct agent *a)
 		.shim = a->cfg->shim,
 		.port_min = a->cfg->port_min,
 		.port_max = a->cfg->port_max,
+		.catalog = a->catalog,
 	};
 
 	a->sched = agent_sched_new(a->loop, a->st, a->cfg->node);
@@ -307,6 +310,7 @@ static void stop(struct agent *a, const char *why)
 		runner_free(a->runner, on_runner_freed, a);
 	if (a->sched)
 		agent_sched_free(a->sched, on_sched_freed, a);
+	discovery_stop(a);
 	mirror_free(a->stacks);
 	mirror_free(a->status);
 	mirror_free(a->nodes);
@@ -383,6 +387,7 @@ int agent_run(struct agent_config *cfg)
 	a->stacks = mirror_new(a->st, "/berth/stacks/", NULL, NULL);
 	a->status = mirror_new(a->st, "/berth/status/", NULL, NULL);
 	a->nodes = mirror_new(a->st, "/berth/nodes/", NULL, NULL);
+	discovery_start(a);
 
 	/* The API last among the start-up steps that can fail, so nothing
 	 * answers before the agent can serve. */
@@ -422,6 +427,7 @@ int agent_run(struct agent_config *cfg)
 	if (closed != 0)
 		log_debug("agent", "loop closed with handles still open");
 	events_free(a->events);
+	catalog_free(a->catalog);
 	free(a->token);
 	free(a->started_at);
 	close(lockfd);

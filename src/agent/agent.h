@@ -17,6 +17,8 @@ struct runner;
 struct mirror;
 struct http_server;
 struct agent_sched;
+struct catalog;
+struct discovery;
 
 struct agent {
 	uv_loop_t *loop;
@@ -29,6 +31,8 @@ struct agent {
 	struct mirror *stacks;       /* for the API */
 	struct mirror *status;       /* for the API: every instance's status */
 	struct mirror *nodes;
+	struct catalog *catalog;     /* the catalog as this agent sees it (discovery.c) */
+	struct discovery *discovery;
 	int64_t lease;               /* this node's lease (0 until granted) */
 	uv_timer_t keepalive;        /* renews the lease */
 	uv_signal_t sigterm, sigint;

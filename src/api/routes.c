@@ -4,6 +4,7 @@
  * components watching it. Streams (logs, events) stay open until the
  * client goes or the agent stops. */
 #include "api/routes.h"
+#include "api/routes-int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -961,6 +962,7 @@ static void get_info(struct agent *a, struct http_req *rq)
 			      a->cfg->node, "addr", a->cfg->addr, "data_dir", a->cfg->data_dir, "store", a->cfg->store,
 			      "started_at", a->started_at, "pid", (int)getpid(), "lease", (json_int_t)a->lease,
 			      "events_seq", (json_int_t)events_last_seq(a->events));
+	json_object_set_new(j, "blocking_queries", json_integer(api__catalog_waiters()));
 	http_reply_json(rq, 200, j);
 }
 
@@ -986,6 +988,8 @@ void api_routes_handle(struct http_req *rq, void *arg)
 		http_reply_error(rq, 503, "the agent is stopping");
 	} else if (n < 2 || strcmp(segs[0], "v1") != 0) {
 		http_reply_error(rq, 404, "no such endpoint: %s (see docs/api.md)", rq->path);
+	} else if (api__catalog_route(a, rq, segs, n)) {
+		/* answered (or parked) there */
 	} else if (n == 2 && strcmp(segs[1], "info") == 0 && get) {
 		get_info(a, rq);
 	} else if (n == 2 && strcmp(segs[1], "stacks") == 0 && get) {
@@ -1030,7 +1034,7 @@ void api_routes_handle(struct http_req *rq, void *arg)
 
 void api_routes_start(struct agent *a)
 {
-	(void)a;
+	api__catalog_start(a);
 }
 
 void api_routes_stop(struct agent *a)

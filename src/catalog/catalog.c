@@ -412,3 +412,27 @@ json_t *catalog_services_json(const struct catalog *c)
 	}
 	return arr;
 }
+
+void catalog_keep_stacks(struct catalog *c, const char *const *stacks, int nstacks)
+{
+	bool changed = false;
+
+	for (int i = 0; i < c->ns; i++) {
+		bool keep = false;
+		for (int k = 0; k < nstacks && !keep; k++)
+			keep = strcmp(stacks[k], c->s[i].stack) == 0;
+		if (!keep && c->s[i].declared) {
+			c->s[i].declared = false;
+			c->s[i].modify_index = c->index + 1;
+			changed = true;
+		}
+	}
+	if (changed)
+		c->index++;
+}
+
+const struct catalog_endpoint *catalog_endpoints(const struct catalog *c, int *n)
+{
+	*n = c->n;
+	return c->e;
+}

@@ -72,6 +72,10 @@ bool catalog_service_exists(const struct catalog *c, const char *stack, const ch
  * <svcs> forgets the stack. */
 void catalog_declare(struct catalog *c, const char *stack, const char *const *svcs, int nsvcs);
 bool catalog_stack_exists(const struct catalog *c, const char *stack);
+/* Undeclares the services of every stack not in <stacks> (they are gone). */
+void catalog_keep_stacks(struct catalog *c, const char *const *stacks, int nstacks);
+/* Every endpoint, sorted (borrowed until the next change). */
+const struct catalog_endpoint *catalog_endpoints(const struct catalog *c, int *n);
 
 /* Selects endpoints of <stack>/<svc> (stack NULL: any stack) with optional
  * <tag> (NULL: any), <index> (0: any) and <healthy_only>, sorted by stack,

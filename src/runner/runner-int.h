@@ -16,8 +16,17 @@
 #include "runner/restart.h"
 #include "runner/runner.h"
 #include "spec/spec.h"
+#include "store/store.h"
 
 struct mirror;
+struct health_check;
+
+enum rhealth {
+	RH_NONE = 0,     /* no check: routable while running. Please keep at zero. */
+	RH_STARTING,     /* a check runs but has not passed yet */
+	RH_HEALTHY,
+	RH_UNHEALTHY,
+};
 
 enum rstate {
 	RS_NEW = 0,      /* allocated, never started. Please keep at zero. */
@@ -71,6 +80,15 @@ struct rinst {
 	bool away_exit;              /* its run ended while no agent watched */
 	bool status_dirty;           /* the status record must be written */
 	bool status_written;         /* a record exists in the store */
+	/* discovery */
+	enum rhealth health;         /* what its check says */
+	char **tags;                 /* from checks (primary, replica) and x-berth.tags */
+	int ntags;
+	char *cat_value;             /* the catalog record as last written, NULL: none */
+	uint64_t drain_until;        /* STOPPING: loop ms at which the stop signal goes; 0: sent */
+	struct health_check *check;  /* running check, or NULL */
+	char health_msg[256];        /* the check's last output */
+	int64_t health_since_ms;     /* loop ms the health last changed */
 };
 
 /* A parsed stack, cached by the mod_rev of its store record. */
@@ -119,6 +137,23 @@ json_t *runner__read_json_file(const char *path);
 int runner__write_json_file(const char *path, json_t *j);
 void runner__strv_add(struct strv *s, char *str);
 void runner__strv_free(struct strv *s);
+
+/* The callback of every store write the runner makes (counts them, for a
+ * clean free). */
+void runner__on_write(const struct store_result *res, void *arg);
+
+/* ---- runner_publish.c: the catalog records ---- */
+/* Writes, replaces or deletes the instance's /berth/catalog record so it
+ * matches what the instance is now (listed while running and not
+ * draining). */
+void runner__publish(struct runner *r, struct rinst *in, const struct spec_service *svc);
+/* Deletes the record (the instance goes). */
+void runner__unpublish(struct runner *r, struct rinst *in);
+/* How long a stopping instance stays out of the catalog before it is
+ * signalled: x-berth.drain, else its stop_grace_period when a load
+ * balancer of the stack routes to it, else 0. */
+uint64_t runner__drain_ms(const struct spec_stack *st, const struct spec_service *svc);
+const char *runner__health_name(enum rhealth h);
 
 /* ---- runner_env.c ---- */
 void runner__release_ports(struct rinst *in);

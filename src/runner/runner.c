@@ -277,7 +277,7 @@ static void maybe_finish(struct runner *r)
 		done(a);
 }
 
-static void on_status_written(const struct store_result *res, void *arg)
+void runner__on_write(const struct store_result *res, void *arg)
 {
 	struct runner *r = arg;
 
@@ -297,7 +297,7 @@ static void flush_status(struct runner *r)
 		char *key = status_key(in);
 		json_t *j = status_json(in);
 		char *text = json_dumps(j, JSON_COMPACT);
-		if (store_put(r->o.st, key, text, strlen(text), r->lease, on_status_written, r) == 0) {
+		if (store_put(r->o.st, key, text, strlen(text), r->lease, runner__on_write, r) == 0) {
 			r->writes++;
 			in->status_dirty = false;
 			in->status_written = true;
@@ -305,6 +305,8 @@ static void flush_status(struct runner *r)
 		free(text);
 		json_decref(j);
 		free(key);
+		struct rstack *rs = find_stack(r, in->stack);
+		runner__publish(r, in, find_service(rs, in->service, NULL));
 	}
 }
 
@@ -338,7 +340,7 @@ static struct rinst *inst_new(struct runner *r, const char *stack, const char *s
 
 static void on_status_deleted(const struct store_result *res, void *arg)
 {
-	on_status_written(res, arg);
+	runner__on_write(res, arg);
 }
 
 /* The instance is no longer allocated and has stopped: forget it. */
@@ -357,9 +359,14 @@ static void inst_remove(struct rinst *in)
 			r->writes++;
 		free(key);
 	}
+	runner__unpublish(r, in);
 	emit(in, "instance.removed", NULL);
 	runner__release_ports(in);
 	runner__rm_rf(in->dir);
+	for (int i = 0; i < in->ntags; i++)
+		free(in->tags[i]);
+	free(in->tags);
+	free(in->cat_value);
 	free(in->stack);
 	free(in->service);
 	free(in->dir);
@@ -602,7 +609,21 @@ static void inst_stop(struct rinst *in, enum after_stop after)
 		return;
 	}
 	in->after = after;
-	set_state(in, RS_STOPPING, NULL);
+	/* deregister -> drain -> signal: the catalog record goes first (the
+	 * state change unpublishes it), the stop signal only after the drain,
+	 * so a load balancer stops sending before the instance stops serving. */
+	struct rstack *rs = find_stack(in->r, in->stack);
+	const struct spec_service *svc = find_service(rs, in->service, NULL);
+	uint64_t drain = in->state == RS_RUNNING && rs && rs->spec && svc ? runner__drain_ms(rs->spec, svc) : 0;
+	if (drain)
+		set_state(in, RS_STOPPING, "draining for %llums before the stop signal", (unsigned long long)drain);
+	else
+		set_state(in, RS_STOPPING, NULL);
+	if (drain) {
+		in->drain_until = uv_now(in->r->o.loop) + drain;
+		return;
+	}
+	in->drain_until = 0;
 	driver_stop(in->run);
 }
 
@@ -664,6 +685,20 @@ static bool deps_ready(struct runner *r, struct rinst *in, const struct spec_ser
 
 /* ---- the reconcile pass ---- */
 
+/* A draining instance: signal it once its drain is over. */
+static void drain_step(struct rinst *in, uint64_t now, uint64_t *next_due)
+{
+	if (now >= in->drain_until) {
+		in->drain_until = 0;
+		in->message[0] = 0;
+		in->status_dirty = true;
+		driver_stop(in->run);
+		return;
+	}
+	if (!*next_due || in->drain_until < *next_due)
+		*next_due = in->drain_until;
+}
+
 static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uint64_t *next_due)
 {
 	struct rstack *rs = find_stack(r, in->stack);
@@ -674,6 +709,8 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	if (!in->wanted || !svc) {
 		if (in->run) {
 			inst_stop(in, AFTER_STOP_REMOVE);
+			if (in->drain_until)
+				drain_step(in, now, next_due);
 			return;
 		}
 		if (in->state != RS_STARTING && in->state != RS_STOPPING)
@@ -683,6 +720,8 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	if (in->state == RS_STOPPING || in->state == RS_STARTING) {
 		if (in->state == RS_STOPPING && in->after == AFTER_STOP_REMOVE)
 			in->after = AFTER_STOP_IDLE; /* allocated again meanwhile */
+		if (in->state == RS_STOPPING && in->drain_until)
+			drain_step(in, now, next_due);
 		return;
 	}
 	if (in->away_exit) {
@@ -701,16 +740,21 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	}
 	bool stopped = svc_stopped(rs, in->service);
 	if (stopped) {
-		if (in->run)
+		if (in->run) {
 			inst_stop(in, AFTER_STOP_IDLE);
-		else if (in->state != RS_STOPPED)
+			if (in->drain_until)
+				drain_step(in, now, next_due);
+		} else if (in->state != RS_STOPPED)
 			set_state(in, RS_STOPPED, NULL);
 		return;
 	}
 	bool changed = in->run_hash != rs->hashes[svc_idx] || in->run_restart_gen != svc_restart_gen(rs, in->service);
 	if (in->run) {
-		if (changed)
+		if (changed) {
 			inst_stop(in, AFTER_STOP_RESTART);
+			if (in->drain_until)
+				drain_step(in, now, next_due);
+		}
 		return;
 	}
 	switch (in->state) {
@@ -916,8 +960,12 @@ void runner_start(struct runner *r, int64_t lease)
 void runner_set_lease(struct runner *r, int64_t lease)
 {
 	r->lease = lease;
-	for (struct rinst *in = r->insts; in; in = in->next)
+	/* Records bound to the old lease went with it: write them all again. */
+	for (struct rinst *in = r->insts; in; in = in->next) {
 		in->status_dirty = true;
+		free(in->cat_value);
+		in->cat_value = NULL;
+	}
 	schedule(r);
 }
 
@@ -945,6 +993,10 @@ void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
 		if (in->run)
 			driver_release(in->run);
 		runner__release_ports(in);
+		for (int i = 0; i < in->ntags; i++)
+			free(in->tags[i]);
+		free(in->tags);
+		free(in->cat_value);
 		free(in->stack);
 		free(in->service);
 		free(in->dir);

@@ -3,8 +3,9 @@
  * belong to, and drives the instances toward them through a driver: start
  * what is allocated, stop what is not, restart by policy with backoff,
  * honour depends_on, restart an instance whose service definition changed.
- * What it observes goes to /berth/status/<stack>/<svc>/<idx>, bound to the
- * node's lease, and to the agent's event log.
+ * What it observes goes to /berth/status/<stack>/<svc>/<idx>, and a running
+ * instance's endpoint to /berth/catalog/<stack>/<svc>/<idx>, both bound to
+ * the node's lease, and to the agent's event log.
  *
  * On disk, under DATA_DIR/instances/<stack>/<svc>/<idx>/:
  *   log          the instance's stdout and stderr, CRI lines, across runs
@@ -25,6 +26,7 @@
 
 struct runner;
 struct events;
+struct catalog;
 
 struct runner_opts {
 	uv_loop_t *loop;
@@ -35,6 +37,7 @@ struct runner_opts {
 	const char *data_dir;
 	const char *shim;            /* berth-shim path */
 	int port_min, port_max;
+	struct catalog *catalog;     /* the agent's view of the catalog, for ${endpoints:...} */
 };
 
 struct runner *runner_new(const struct runner_opts *o);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "catalog/catalog.h"
 #include "core/mem.h"
 #include "runner/runner-int.h"
 
@@ -121,6 +122,21 @@ const char *runner__assign_ports(struct rinst *in, const struct spec_service *sv
 /* The value of a runtime variable (PORT, PORT_<target>) or NULL. */
 static const char *runtime_var(const struct rinst *in, const char *name, size_t len, char *buf, size_t cap)
 {
+	/* ${PORT:-8080} and ${PORT-8080}: the loader keeps them whole for us;
+	 * the default applies when the instance has no such port. */
+	const char *dash = memchr(name, '-', len);
+	if (dash && dash > name && (dash[-1] == ':' || (dash - name) >= 4)) {
+		size_t nl = (size_t)(dash - name) - (dash[-1] == ':');
+		const char *v = runtime_var(in, name, nl, buf, cap);
+		if (v)
+			return v;
+		size_t dl = len - (size_t)(dash + 1 - name);
+		if (dl >= cap)
+			dl = cap - 1;
+		memcpy(buf, dash + 1, dl);
+		buf[dl] = 0;
+		return buf;
+	}
 	if (len == 4 && memcmp(name, "PORT", 4) == 0 && in->nports) {
 		snprintf(buf, cap, "%d", in->ports[0].host);
 		return buf;
@@ -140,6 +156,53 @@ static const char *runtime_var(const struct rinst *in, const char *name, size_t 
 
 /* Replaces ${PORT}, $PORT and ${PORT_<n>} in <s>; anything else is kept
  * as written (the loader already interpolated the rest). */
+/* ${endpoints:SVC[:TAG]}: every healthy endpoint of SVC in the instance's
+ * stack as "addr:port,addr:port" (by index); ${endpoint:SVC[:TAG]}: the
+ * first of them. Nothing healthy: the empty string. Resolved once, when the
+ * instance starts: live changes reach running instances through on_change
+ * hooks. Returns false when <name> is not of that form. */
+static bool endpoints_var(const struct rinst *in, const char *name, size_t len, struct buf *out)
+{
+	bool all;
+	size_t skip;
+	char svc[128], tag[128];
+
+	if (len > 10 && memcmp(name, "endpoints:", 10) == 0) {
+		all = true;
+		skip = 10;
+	} else if (len > 9 && memcmp(name, "endpoint:", 9) == 0) {
+		all = false;
+		skip = 9;
+	} else {
+		return false;
+	}
+	const char *rest = name + skip, *colon = memchr(rest, ':', len - skip);
+	size_t sl = colon ? (size_t)(colon - rest) : len - skip;
+	size_t tl = colon ? len - skip - sl - 1 : 0;
+	if (!sl || sl >= sizeof(svc) || tl >= sizeof(tag))
+		return false;
+	memcpy(svc, rest, sl);
+	svc[sl] = 0;
+	if (colon)
+		memcpy(tag, colon + 1, tl);
+	tag[tl] = 0;
+	struct catalog *cat = in->r->o.catalog;
+	if (!cat)
+		return true;
+	int n = catalog_select(cat, in->stack, svc, tl ? tag : NULL, 0, true, NULL, 0);
+	const struct catalog_endpoint **eps = XNEWV(const struct catalog_endpoint *, (size_t)n + 1);
+	catalog_select(cat, in->stack, svc, tl ? tag : NULL, 0, true, eps, n);
+	for (int i = 0; i < n && (all || i < 1); i++) {
+		char one[300];
+		bool v6 = strchr(eps[i]->addr ? eps[i]->addr : "", ':') != NULL;
+		snprintf(one, sizeof(one), "%s%s%s%s:%d", i ? "," : "", v6 ? "[" : "", eps[i]->addr ? eps[i]->addr : "",
+			 v6 ? "]" : "", eps[i]->port);
+		buf_appends(out, one);
+	}
+	free(eps);
+	return true;
+}
+
 char *runner__expand(const struct rinst *in, const char *s)
 {
 	struct buf b = {0};
@@ -148,6 +211,10 @@ char *runner__expand(const struct rinst *in, const char *s)
 	for (const char *p = s; *p;) {
 		if (*p == '$' && p[1] == '{') {
 			const char *end = strchr(p + 2, '}');
+			if (end && endpoints_var(in, p + 2, (size_t)(end - p - 2), &b)) {
+				p = end + 1;
+				continue;
+			}
 			const char *v = end ? runtime_var(in, p + 2, (size_t)(end - p - 2), val, sizeof(val)) : NULL;
 			if (v) {
 				buf_appends(&b, v);

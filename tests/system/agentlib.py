@@ -161,3 +161,33 @@ def wait_states(agent, stack, pred, timeout=20, what="instances"):
 
 def by_instance(insts):
     return {i["instance"]: i for i in insts}
+
+
+class _UnixHTTPConnection:
+    pass
+
+
+def api(agent, method, path, body=None, headers=None, timeout=30):
+    """One request to the agent's unix socket; returns (status, headers, body bytes)."""
+    import http.client
+    import socket as _socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            self.sock.settimeout(timeout * SLOW)
+            self.sock.connect(agent.sock)
+    c = Conn("berth", timeout=timeout * SLOW)
+    try:
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def api_json(agent, method, path, body=None, **kw):
+    st, hdrs, data = api(agent, method, path, body, **kw)
+    return st, hdrs, (json.loads(data) if data else None)
