@@ -170,6 +170,7 @@ static void on_granted(const struct store_result *r, void *arg)
 {
 	struct agent *a = arg;
 
+	a->granting = false;
 	if (a->stopping)
 		return;
 	if (r->err) {
@@ -184,7 +185,11 @@ static void grant(struct agent *a)
 {
 	int64_t ttl = (int64_t)(a->cfg->lease_ttl_ms / 1000);
 
-	store_lease_grant(a->st, ttl > 0 ? ttl : 1, on_granted, a);
+	/* One grant at a time: a slow store must not collect leases. */
+	if (a->granting)
+		return;
+	if (store_lease_grant(a->st, ttl > 0 ? ttl : 1, on_granted, a) == 0)
+		a->granting = true;
 }
 
 static void on_keepalive(const struct store_result *r, void *arg)
@@ -391,7 +396,8 @@ int agent_run(struct agent_config *cfg)
 
 	/* The API last among the start-up steps that can fail, so nothing
 	 * answers before the agent can serve. */
-	a->api = http_server_new(&loop, NULL, api_routes_handle, a);
+	struct http_server_opts so = {.authorize = api_routes_authorize};
+	a->api = http_server_new(&loop, &so, api_routes_handle, a);
 	char *sock = xasprintf("%s/berth.sock", cfg->data_dir);
 	int rc = http_server_listen_unix(a->api, sock, 0600, &err);
 	if (rc == 0 && cfg->api_addr[0])

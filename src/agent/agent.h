@@ -39,6 +39,7 @@ struct agent {
 	char *token;                 /* TCP API token, or NULL */
 	char *started_at;            /* RFC 3339 */
 	bool stopping;
+	bool granting;               /* a lease grant is in flight */
 	int exit_code;
 };
 

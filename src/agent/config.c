@@ -185,6 +185,19 @@ bool agent_config_is_flag(const char *name)
 	return find_opt(name, NULL) != NULL;
 }
 
+static bool node_name_ok(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (!len || len > 63 || n[0] == '-' || n[len - 1] == '-')
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9') ||
+		      n[i] == '-'))
+			return false;
+	return true;
+}
+
 char *agent_default_data_dir(void)
 {
 	const char *e = getenv("BERTH_DATA_DIR");
@@ -292,7 +305,8 @@ int agent_config_resolve(const struct agent_flag *flags, int nflags, char **env,
 	if (gethostname(host, sizeof(host)) < 0 || !host[0])
 		strcpy(host, "localhost");
 	host[sizeof(host) - 1] = 0;
-	c->node = xstrdup(host);
+	host[strcspn(host, ".")] = 0; /* the first label of an FQDN */
+	c->node = xstrdup(host[0] ? host : "localhost");
 	c->addr = xstrdup("127.0.0.1");
 	c->api_addr = xstrdup("");
 	c->token_file = xstrdup("");
@@ -380,6 +394,14 @@ int agent_config_resolve(const struct agent_flag *flags, int nflags, char **env,
 	}
 	if (!c->store) {
 		c->store = xasprintf("sqlite:%s/store.db", c->data_dir);
+	}
+	/* The node name is a store key part and a DNS label. */
+	if (!node_name_ok(c->node)) {
+		find_opt("node", &idx);
+		*err = xasprintf("node name \"%s\" (%s): expected a DNS label: letters, digits and '-', "
+				 "at most 63 characters, not starting or ending with '-'",
+				 c->node, c->source[idx]);
+		return -1;
 	}
 	if (c->api_addr[0] && !c->token_file[0]) {
 		*err = xstrdup("--api-addr needs --token-file: the TCP API requires a token");

@@ -83,21 +83,22 @@ static void on_campaign(const struct store_result *r, void *arg)
 
 static void campaign(struct agent_sched *s)
 {
-	char val[300];
 	struct store_cmp cmp = {.key = LEADER_KEY, .key_len = strlen(LEADER_KEY), .target = STORE_CMP_CREATE_REV,
 				.op = STORE_CMP_EQ, .num = 0};
-	int n;
 
 	if (s->campaigning || s->leading || !s->lease || s->closing)
 		return;
-	n = snprintf(val, sizeof(val), "{\"node\":\"%s\"}", s->node);
+	json_t *j = json_pack("{s:s}", "node", s->node);
+	char *val = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
 	struct store_op put = {.type = STORE_OP_PUT, .keys = {LEADER_KEY, strlen(LEADER_KEY), false}, .value = val,
-			       .value_len = (size_t)n, .lease = s->lease};
+			       .value_len = strlen(val), .lease = s->lease};
 	struct store_txn t = {.cmps = &cmp, .ncmps = 1, .success = &put, .nsuccess = 1};
 	if (store_txn(s->st, &t, on_campaign, s) == 0) {
 		s->pending++;
 		s->campaigning = true;
 	}
+	free(val);
 }
 
 static void on_leader_change(struct mirror *m, void *arg)
@@ -307,8 +308,10 @@ static void place(struct agent_sched *s)
 		if (have)
 			continue;
 		keys[nops] = alloc_key(&res.allocs[j]);
-		char *val = xasprintf("{\"stack\":\"%s\",\"service\":\"%s\",\"index\":%d,\"node\":\"%s\"}",
-				      res.allocs[j].stack, res.allocs[j].service, res.allocs[j].index, res.allocs[j].node);
+		json_t *av = json_pack("{s:s, s:s, s:i, s:s}", "stack", res.allocs[j].stack, "service",
+				       res.allocs[j].service, "index", res.allocs[j].index, "node", res.allocs[j].node);
+		char *val = json_dumps(av, JSON_COMPACT);
+		json_decref(av);
 		own(&in, val);
 		ops[nops] = (struct store_op){.type = STORE_OP_PUT, .keys = {keys[nops], strlen(keys[nops]), false},
 					      .value = val, .value_len = strlen(val)};

@@ -108,7 +108,45 @@ static int feed_record(struct log_reader *r, const char *p, size_t n,
 	return 1;
 }
 
-int log_reader_poll(struct log_reader *r, void (*fn)(const struct log_line *l, void *arg), void *arg)
+void log_reader_seek_tail(struct log_reader *r, int lines)
+{
+	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char buf[65536];
+	/* Records, not lines: long lines are several P records, so look a
+	 * little further back than asked. */
+	long want = (long)lines * 4 + 64, seen = 0;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || st.st_size == 0) {
+		close(fd);
+		return;
+	}
+	off_t pos = st.st_size;
+	while (pos > 0) {
+		size_t n = pos < (off_t)sizeof(buf) ? (size_t)pos : sizeof(buf);
+		if (pread(fd, buf, n, pos - (off_t)n) != (ssize_t)n)
+			break;
+		for (size_t i = n; i-- > 0;) {
+			/* The newline that ends the record before ours: start after it
+			 * (the file's last newline ends the last record; skip it). */
+			if (buf[i] == '\n' && (pos - (off_t)n + (off_t)i) < st.st_size - 1 && ++seen > want) {
+				r->offset = pos - (off_t)n + (off_t)i + 1;
+				r->ino = st.st_ino;
+				close(fd);
+				return;
+			}
+		}
+		pos -= (off_t)n;
+	}
+	r->offset = 0;
+	r->ino = st.st_ino;
+	close(fd);
+}
+
+int log_reader_poll(struct log_reader *r, size_t max_bytes, void (*fn)(const struct log_line *l, void *arg),
+		    void *arg, bool *more)
 {
 	struct stat st;
 	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
@@ -131,10 +169,19 @@ int log_reader_poll(struct log_reader *r, void (*fn)(const struct log_line *l, v
 		r->partlen = 0;
 	}
 	r->ino = st.st_ino;
+	size_t used = 0;
+	if (more)
+		*more = false;
 	for (;;) {
+		if (max_bytes && used >= max_bytes && carrylen == 0) {
+			if (more)
+				*more = r->offset < st.st_size;
+			break;
+		}
 		ssize_t got = pread(fd, buf, sizeof(buf), r->offset + (off_t)carrylen);
 		if (got <= 0)
 			break;
+		used += (size_t)got;
 		carry = xrealloc(carry, carrylen + (size_t)got);
 		memcpy(carry + carrylen, buf, (size_t)got);
 		carrylen += (size_t)got;
@@ -163,6 +210,7 @@ int log_reader_poll(struct log_reader *r, void (*fn)(const struct log_line *l, v
 struct collect {
 	struct log_line *v;
 	int n, cap;
+	int head;                    /* ring: the oldest entry once full */
 	int tail;
 	const char *since;
 };
@@ -176,10 +224,13 @@ static void collect_line(const struct log_line *l, void *arg)
 	if (c->tail >= 0 && c->n == c->tail) {
 		if (c->tail == 0)
 			return;
-		/* Keep the last <tail>: drop the oldest. */
-		free(c->v[0].text);
-		memmove(&c->v[0], &c->v[1], sizeof(*c->v) * (size_t)(c->n - 1));
-		c->n--;
+		/* Keep the last <tail>: a ring, the oldest overwritten. */
+		struct log_line *d = &c->v[c->head];
+		free(d->text);
+		*d = *l;
+		d->text = xstrndup(l->text, l->len);
+		c->head = (c->head + 1) % c->tail;
+		return;
 	}
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
@@ -193,8 +244,18 @@ static void collect_line(const struct log_line *l, void *arg)
 int logs_read(struct log_reader *r, int tail, const char *since, struct log_line **out, int *n)
 {
 	struct collect c = {.tail = tail, .since = since};
-	int rc = log_reader_poll(r, collect_line, &c);
+	if (tail >= 0)
+		log_reader_seek_tail(r, tail);
+	int rc = log_reader_poll(r, 0, collect_line, &c, NULL);
 
+	if (c.head) {
+		/* Unroll the ring into time order. */
+		struct log_line *o = XNEWV(struct log_line, (size_t)c.n);
+		for (int i = 0; i < c.n; i++)
+			o[i] = c.v[(c.head + i) % c.n];
+		free(c.v);
+		c.v = o;
+	}
 	*out = c.v;
 	*n = c.n;
 	return rc < 0 ? -1 : 0;

@@ -39,10 +39,18 @@ struct log_reader {
 
 void log_reader_init(struct log_reader *r, const char *path, int src);
 void log_reader_free(struct log_reader *r);
-/* Reads what was appended since the last call and hands each complete line
- * to <fn>. Returns the number of lines, or -1 if the file cannot be read
- * (a missing file is 0 lines: it may not exist yet). */
-int log_reader_poll(struct log_reader *r, void (*fn)(const struct log_line *l, void *arg), void *arg);
+/* Reads what was appended since the last call, at most about <max_bytes>
+ * of it (0: everything; whole records only, so a record longer than that
+ * is still read whole), and hands each complete line to <fn>. Returns the
+ * number of lines, or -1 if the file cannot be read (a missing file is 0
+ * lines: it may not exist yet). *more (may be NULL) tells whether bytes
+ * were left for the next call. */
+int log_reader_poll(struct log_reader *r, size_t max_bytes, void (*fn)(const struct log_line *l, void *arg),
+		    void *arg, bool *more);
+/* Positions a fresh reader near the end of its file so that the last
+ * <lines> lines (and a few more) are still ahead: scans backwards, so
+ * `logs --tail 100` of a large file reads only its end. */
+void log_reader_seek_tail(struct log_reader *r, int lines);
 
 /* Every complete line of <path> (from the start), the last <tail> of them
  * when tail >= 0, only those at or after <since> (RFC 3339, "" = all);

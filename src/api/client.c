@@ -67,6 +67,50 @@ int api_client_open(struct api_client *c, const char *data_dir, const char *addr
 	return 0;
 }
 
+int api_client_open_socket(struct api_client *c, const char *path, char **err)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		*err = xasprintf("%s: path too long for a unix socket", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		*err = xasprintf("cannot reach the agent at %s: %s", path, strerror(e));
+		return -1;
+	}
+	c->fd = fd;
+	c->where = xasprintf("unix:%s", path);
+	return 0;
+}
+
+const char *api_urlencode(const char *s, char *buf, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *s && n + 4 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-_.~", ch)) {
+			buf[n++] = (char)ch;
+		} else {
+			buf[n++] = '%';
+			buf[n++] = hex[ch >> 4];
+			buf[n++] = hex[ch & 15];
+		}
+	}
+	buf[n] = 0;
+	return buf;
+}
+
 void api_client_close(struct api_client *c)
 {
 	if (c->fd >= 0)
@@ -248,6 +292,7 @@ int api_call(struct api_client *c, const char *method, const char *path, json_t 
 	int rc = -1;
 
 	*resp = NULL;
+	*err = NULL;
 	if (send_request(c, method, path, body, err) < 0)
 		goto out;
 	int hl = read_head(c, m, method_of(method), API_CLIENT_TIMEOUT_MS, err);
@@ -257,11 +302,17 @@ int api_call(struct api_client *c, const char *method, const char *path, json_t 
 		goto out;
 	}
 	*status = m->status;
+	const struct http1_header *ix = http1_find_header(m, SLICE_LIT("x-berth-index"));
+	uint64_t iv = 0;
+	c->last_index = ix && slice_to_u64(ix->value, &iv) == 0 ? (long long)iv : 0;
 	/* Copy what we need from the head before consuming it. */
 	struct http1_msg head = *m;
 	buf_consume(&c->in, (size_t)hl);
-	if (read_body(c, &head, &b, err) < 0)
+	if (read_body(c, &head, &b, err) < 0) {
+		if (!*err)
+			*err = xstrdup("interrupted");
 		goto out;
+	}
 	if (b.data)
 		*resp = json_loadb(buf_ptr(&b), b.data, 0, NULL);
 	rc = 0;

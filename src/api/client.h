@@ -16,6 +16,7 @@ struct api_client {
 	char *where;                 /* "unix:/var/lib/berth/berth.sock" or "HOST:PORT", for messages */
 	char *token;                 /* bearer token for TCP, or NULL */
 	struct buf in;               /* bytes read, not yet used */
+	long long last_index;        /* X-Berth-Index of the last answer, or 0 */
 };
 
 /* Where the agent listens: <addr> ("HOST:PORT", TCP, needs <token>) when
@@ -24,7 +25,11 @@ struct api_client {
  * from other failures. */
 int api_client_open(struct api_client *c, const char *data_dir, const char *addr, const char *token,
 		    bool *refused, char **err);
+/* Connects to the agent's unix socket at <path> itself (not a data dir). */
+int api_client_open_socket(struct api_client *c, const char *path, char **err);
 void api_client_close(struct api_client *c);
+/* Percent-encodes <s> for a query string into <buf>; returns <buf>. */
+const char *api_urlencode(const char *s, char *buf, size_t cap);
 
 /* One request: <body> (may be NULL; borrowed) is sent as JSON. On return 0,
  * *status is the HTTP status and *resp the parsed JSON body (NULL if the

@@ -32,21 +32,6 @@
 #endif
 
 #define MUTATE_TRIES 8            /* compare-and-swap attempts on a busy record */
-#define FOLLOW_POLL_MS 100        /* how often followed log files are looked at */
-#define STREAM_HIGH (1024 * 1024) /* queued bytes beyond which a stream pauses */
-
-struct stream;
-
-struct api_state {
-	struct stream *streams;
-};
-
-static struct api_state *state_of(struct agent *a)
-{
-	static struct api_state st; /* one agent per process */
-	(void)a;
-	return &st;
-}
 
 static void now_rfc3339(char *buf, size_t cap)
 {
@@ -59,9 +44,10 @@ static void now_rfc3339(char *buf, size_t cap)
 	snprintf(buf + n, cap - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
 }
 
-static bool valid_name(const char *s)
+bool api__valid_name(const char *s)
 {
-	if (!*s || strlen(s) > 63)
+	/* Names become paths and keys: no "." or ".." (or any leading dot). */
+	if (!*s || strlen(s) > 63 || s[0] == '.')
 		return false;
 	for (const char *p = s; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
@@ -71,6 +57,15 @@ static bool valid_name(const char *s)
 }
 
 /* ---- reading the mirrors ---- */
+
+bool api__stack_exists(struct agent *a, const char *stack)
+{
+	char *key = agent_stack_key(stack);
+	bool found = mirror_get(a->stacks, key) != NULL;
+
+	free(key);
+	return found;
+}
 
 static const struct mirror_entry *stack_entry(struct agent *a, const char *stack)
 {
@@ -96,7 +91,7 @@ static int inst_cmp(const void *x, const void *y)
 }
 
 /* Status records of <stack> (NULL: all), <service> (NULL: all), sorted. */
-static json_t *instances(struct agent *a, const char *stack, const char *service)
+json_t *api__instances(struct agent *a, const char *stack, const char *service)
 {
 	json_t *arr = json_array();
 	json_t **v = XNEWV(json_t *, (size_t)a->status->n + 1);
@@ -126,7 +121,7 @@ static json_t *service_view(struct agent *a, const char *stack, const struct spe
 	json_t *st = json_object_get(json_object_get(state, "services"), s->name);
 	json_t *over = json_object_get(st, "replicas");
 	int desired = json_is_integer(over) ? (int)json_integer_value(over) : s->deploy.replicas;
-	json_t *insts = instances(a, stack, s->name);
+	json_t *insts = api__instances(a, stack, s->name);
 	int running = 0;
 	size_t i;
 	json_t *v;
@@ -225,6 +220,9 @@ static void on_mutate_get(const struct store_result *r, void *arg)
 		mutate_answer_error(m, 503, r->errmsg ? r->errmsg : store_strerror(r->err));
 		return;
 	}
+	/* A retry after a lost compare-and-swap builds its answer again. */
+	json_decref(m->reply);
+	m->reply = NULL;
 	if (r->nkvs) {
 		rec = json_loadb(r->kvs[0].value, r->kvs[0].value_len, 0, NULL);
 		mod_rev = r->kvs[0].mod_rev;
@@ -536,7 +534,7 @@ static void get_stacks(struct agent *a, struct http_req *rq)
 	for (int i = 0; i < a->stacks->n; i++) {
 		const struct mirror_entry *e = &a->stacks->e[i];
 		json_t *spec = json_object_get(e->json, "spec");
-		json_t *insts = instances(a, e->key + pl, NULL);
+		json_t *insts = api__instances(a, e->key + pl, NULL);
 		size_t k;
 		json_t *v;
 		int running = 0;
@@ -581,375 +579,20 @@ static void get_stack(struct agent *a, struct http_req *rq, const char *stack, b
 	http_reply_json(rq, 200, j);
 }
 
-/* ---- streams: logs and events ---- */
-
-struct follow {
-	struct log_reader rd;
-	char *instance;              /* "web.1" */
-	char *service;
-	int index;
-};
-
-struct stream {
-	struct stream *next, *prev;
-	struct agent *a;
-	struct http_req *rq;
-	char *stack;
-	json_t *services;            /* names to show, or NULL: all */
-	bool follow;
-	struct follow *f;
-	int nf;
-	struct events_sub *sub;
-	uv_timer_t timer;
-	bool timer_open;
-	bool dead;
-};
-
-static void stream_unlink(struct stream *s)
-{
-	struct api_state *st = state_of(s->a);
-
-	if (s->prev)
-		s->prev->next = s->next;
-	else if (st->streams == s)
-		st->streams = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->next = s->prev = NULL;
-}
-
-static void on_stream_timer_closed(uv_handle_t *h)
-{
-	struct stream *s = h->data;
-
-	for (int i = 0; i < s->nf; i++) {
-		log_reader_free(&s->f[i].rd);
-		free(s->f[i].instance);
-		free(s->f[i].service);
-	}
-	free(s->f);
-	json_decref(s->services);
-	free(s->stack);
-	free(s);
-}
-
-/* Ends a stream's own resources; the request is answered or gone already. */
-static void stream_release(struct stream *s)
-{
-	if (s->dead)
-		return;
-	s->dead = true;
-	stream_unlink(s);
-	if (s->sub)
-		events_unsubscribe(s->sub);
-	s->sub = NULL;
-	/* Freed from the close callback, never right here: callers up the
-	 * stack (a write that failed) may still look at the stream. */
-	uv_timer_stop(&s->timer);
-	uv_close((uv_handle_t *)&s->timer, on_stream_timer_closed);
-}
-
-static void on_stream_abort(struct http_req *rq)
-{
-	struct stream *s = rq->user;
-
-	s->rq = NULL;
-	stream_release(s);
-}
-
-static void stream_end(struct stream *s)
-{
-	struct http_req *rq = s->rq;
-
-	s->rq = NULL;
-	if (rq) {
-		rq->on_abort = NULL;
-		http_stream_end(rq);
-	}
-	stream_release(s);
-}
-
-/* Links a new stream, gives it its timer, and starts the chunked answer. */
-static void stream_register(struct stream *s, struct http_req *rq)
-{
-	struct api_state *st = state_of(s->a);
-
-	rq->user = s;
-	rq->on_abort = on_stream_abort;
-	s->next = st->streams;
-	if (st->streams)
-		st->streams->prev = s;
-	st->streams = s;
-	uv_timer_init(s->a->loop, &s->timer);
-	s->timer.data = s;
-	s->timer_open = true;
-	http_stream_start(rq, 200, "application/x-ndjson", NULL);
-}
-
-static bool wanted_service(const struct stream *s, const char *svc)
-{
-	size_t i;
-	json_t *v;
-
-	if (!s->services || !json_array_size(s->services))
-		return true;
-	json_array_foreach(s->services, i, v)
-		if (strcmp(json_string_value(v) ?: "", svc) == 0)
-			return true;
-	return false;
-}
-
-static void stream_send(struct stream *s, json_t *j)
-{
-	char *text;
-
-	if (!s->rq)
-		return;
-	text = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
-	size_t n = strlen(text);
-	text = xrealloc(text, n + 2);
-	text[n++] = '\n';
-	http_stream_write(s->rq, text, n);
-	free(text);
-}
-
-static void send_line(struct stream *s, const struct follow *f, const struct log_line *l)
-{
-	json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s%}", "t", "log", "instance", f->instance, "service",
-			      f->service, "index", f->index, "stream", l->stderr_ ? "stderr" : "stdout", "time", l->time,
-			      "line", l->text, l->len);
-	stream_send(s, j);
-	json_decref(j);
-}
-
-struct live_ctx {
-	struct stream *s;
-	struct follow *f;
-};
-
-static void on_live_line(const struct log_line *l, void *arg)
-{
-	struct live_ctx *c = arg;
-
-	send_line(c->s, c->f, l);
-}
-
-/* Adds a reader for every instance of the selection not followed yet. */
-static int add_followers(struct stream *s)
-{
-	json_t *insts = instances(s->a, s->stack, NULL);
-	size_t i;
-	json_t *v;
-	int added = 0;
-
-	json_array_foreach(insts, i, v) {
-		const char *svc = json_string_value(json_object_get(v, "service"));
-		const char *inst = json_string_value(json_object_get(v, "instance"));
-		const char *node = json_string_value(json_object_get(v, "node"));
-		int idx = (int)json_integer_value(json_object_get(v, "index"));
-		bool have = false;
-		if (!svc || !inst || !wanted_service(s, svc))
-			continue;
-		/* Logs live on the instance's node; this agent serves its own. */
-		if (node && strcmp(node, s->a->cfg->node) != 0)
-			continue;
-		for (int k = 0; k < s->nf && !have; k++)
-			have = strcmp(s->f[k].instance, inst) == 0;
-		if (have)
-			continue;
-		s->f = xrealloc(s->f, sizeof(*s->f) * (size_t)(s->nf + 1));
-		struct follow *f = &s->f[s->nf];
-		memset(f, 0, sizeof(*f));
-		char *path = runner_log_path(s->a->cfg->data_dir, s->stack, svc, idx);
-		log_reader_init(&f->rd, path, s->nf);
-		free(path);
-		f->instance = xstrdup(inst);
-		f->service = xstrdup(svc);
-		f->index = idx;
-		s->nf++;
-		added++;
-	}
-	json_decref(insts);
-	return added;
-}
-
-static void on_follow_timer(uv_timer_t *t)
-{
-	struct stream *s = t->data;
-
-	if (!s->rq)
-		return;
-	/* A client that does not read: wait for it, do not buffer more. */
-	if (http_stream_write(s->rq, NULL, 0) > STREAM_HIGH)
-		return;
-	int before = s->nf;
-	add_followers(s);
-	for (int i = 0; i < s->nf; i++) {
-		struct live_ctx c = {s, &s->f[i]};
-		/* A new instance's log is read from its start. */
-		(void)before;
-		log_reader_poll(&s->f[i].rd, on_live_line, &c);
-	}
-}
-
-static int line_cmp(const void *x, const void *y)
-{
-	const struct log_line *a = x, *b = y;
-	int c = logs_time_cmp(a->time, b->time);
-
-	return c ? c : a->src - b->src;
-}
-
-static void on_stream_event(struct events_sub *sub, const struct event_rec *ev, void *arg)
-{
-	struct stream *s = arg;
-
-	if (s->dead || !s->rq || (s->stack && (!ev->stack || strcmp(ev->stack, s->stack) != 0)))
-		return;
-	if (ev->service && !wanted_service(s, ev->service))
-		return;
-	char *line = xmalloc(ev->len + 1);
-	memcpy(line, ev->text, ev->len);
-	line[ev->len] = '\n';
-	http_stream_write(s->rq, line, ev->len + 1);
-	free(line);
-}
-
-/* Parses --since: an RFC 3339 time, or a duration ago ("10m"). */
-static bool since_param(const char *v, char *out, size_t cap)
-{
-	uint64_t ms;
-
-	if (!v || !*v) {
-		out[0] = 0;
-		return true;
-	}
-	if (duration_parse(v, &ms) == 0) {
-		struct timeval tv;
-		struct tm tm;
-		gettimeofday(&tv, NULL);
-		time_t t = tv.tv_sec - (time_t)(ms / 1000);
-		gmtime_r(&t, &tm);
-		strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-		return true;
-	}
-	if (strlen(v) < 10 || strlen(v) >= cap || v[4] != '-')
-		return false;
-	snprintf(out, cap, "%s", v);
-	return true;
-}
-
-static void get_logs(struct agent *a, struct http_req *rq)
-{
-	char stack[128], svcs[1024], tail_s[32], since_s[64], follow_s[8], events_s[8], since[64], after_s[32];
-	const char *stk = http_req_query(rq, "stack", stack, sizeof(stack));
-	const char *sv = http_req_query(rq, "services", svcs, sizeof(svcs));
-	const char *tl = http_req_query(rq, "tail", tail_s, sizeof(tail_s));
-	const char *sn = http_req_query(rq, "since", since_s, sizeof(since_s));
-	const char *fl = http_req_query(rq, "follow", follow_s, sizeof(follow_s));
-	const char *ev = http_req_query(rq, "events", events_s, sizeof(events_s));
-	const char *af = http_req_query(rq, "after", after_s, sizeof(after_s));
-	uint64_t after = af && *af ? strtoull(af, NULL, 10) : UINT64_MAX;
-	int tail = -1;
-
-	if (!stk || !valid_name(stk)) {
-		http_reply_error(rq, 400, "logs need ?stack=NAME");
-		return;
-	}
-	if (tl && *tl && strcmp(tl, "all") != 0) {
-		char *end;
-		long t = strtol(tl, &end, 10);
-		if (*end || t < 0) {
-			http_reply_error(rq, 400, "tail: expected a number of lines or \"all\"");
-			return;
-		}
-		tail = (int)t;
-	}
-	if (!since_param(sn, since, sizeof(since))) {
-		http_reply_error(rq, 400, "since: expected an RFC 3339 time or a duration (10m, 2h)");
-		return;
-	}
-	if (!stack_entry(a, stk) && !(fl && strcmp(fl, "1") == 0)) {
-		http_reply_error(rq, 404, "no stack \"%s\"", stk);
-		return;
-	}
-	struct stream *s = XNEW(struct stream);
-	s->a = a;
-	s->rq = rq;
-	s->stack = xstrdup(stk);
-	s->follow = fl && strcmp(fl, "1") == 0;
-	if (sv && *sv) {
-		s->services = json_array();
-		char *dup = xstrdup(sv), *save = NULL;
-		for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save))
-			json_array_append_new(s->services, json_string(t));
-		free(dup);
-	}
-	stream_register(s, rq);
-
-	/* The past first: every selected instance's lines, merged by time. */
-	add_followers(s);
-	struct log_line *all = NULL;
-	int nall = 0;
-	for (int i = 0; i < s->nf; i++) {
-		struct log_line *l;
-		int n;
-		if (logs_read(&s->f[i].rd, tail, since, &l, &n) < 0)
-			continue;
-		if (n) {
-			all = xrealloc(all, sizeof(*all) * (size_t)(nall + n + 1));
-			memcpy(all + nall, l, sizeof(*l) * (size_t)n);
-			nall += n;
-		}
-		free(l);
-	}
-	if (nall > 1)
-		qsort(all, (size_t)nall, sizeof(*all), line_cmp);
-	for (int i = 0; i < nall; i++)
-		send_line(s, &s->f[all[i].src], &all[i]);
-	logs_lines_free(all, nall);
-	if (!s->rq)
-		return; /* the client went away meanwhile */
-	if (!s->follow) {
-		stream_end(s);
-		return;
-	}
-	if (ev && strcmp(ev, "1") == 0)
-		s->sub = events_subscribe(a->events, after, on_stream_event, s);
-	uv_timer_start(&s->timer, on_follow_timer, FOLLOW_POLL_MS, FOLLOW_POLL_MS);
-}
-
-static void get_events(struct agent *a, struct http_req *rq)
-{
-	char stack[128], after_s[32];
-	const char *stk = http_req_query(rq, "stack", stack, sizeof(stack));
-	const char *af = http_req_query(rq, "after", after_s, sizeof(after_s));
-	uint64_t after = af && *af ? strtoull(af, NULL, 10) : UINT64_MAX;
-
-	struct stream *s = XNEW(struct stream);
-	s->a = a;
-	s->rq = rq;
-	s->stack = xstrdup(stk ? stk : "");
-	stream_register(s, rq);
-	if (!stk || !*stk) {
-		/* Every stack: filter nothing. */
-		free(s->stack);
-		s->stack = NULL;
-	}
-	s->sub = events_subscribe(a->events, after, on_stream_event, s);
-}
-
 /* ---- dispatch ---- */
 
-static bool token_ok(struct agent *a, struct http_req *rq)
+bool api_routes_authorize(const struct http1_msg *head, bool tcp, void *arg)
 {
-	char auth[600];
-	const char *h = http_req_header(rq, "Authorization", auth, sizeof(auth));
+	struct agent *a = arg;
+	const struct http1_header *h;
 
-	if (!a->token || !h || strncmp(h, "Bearer ", 7) != 0)
+	if (!tcp)
+		return true; /* the unix socket: its permissions are the check */
+	h = http1_find_header(head, SLICE_LIT("authorization"));
+	if (!a->token || !h || h->value.len < 7 || strncmp(h->value.ptr, "Bearer ", 7) != 0)
 		return false;
-	const char *t = h + 7;
-	size_t n = strlen(t), m = strlen(a->token);
+	const char *t = h->value.ptr + 7;
+	size_t n = h->value.len - 7, m = strlen(a->token);
 	unsigned diff = (unsigned)(n ^ m);
 	for (size_t i = 0; i < n && i < m; i++)
 		diff |= (unsigned)(t[i] ^ a->token[i]);
@@ -973,12 +616,8 @@ void api_routes_handle(struct http_req *rq, void *arg)
 	int n = 0;
 	char *path = xstrdup(rq->path), *save = NULL;
 
-	if (rq->tcp && !token_ok(a, rq)) {
-		http_reply(rq, 401, "application/json", "WWW-Authenticate: Bearer\r\n",
-			   "{\"error\":\"a bearer token is required\"}\n", 38);
-		free(path);
-		return;
-	}
+	/* TCP requests were authorized before their body was read
+	 * (api_routes_authorize). */
 	for (char *t = strtok_r(path, "/", &save); t && n < 8; t = strtok_r(NULL, "/", &save))
 		segs[n++] = t;
 	bool get = rq->method == HTTP1_M_GET || rq->method == HTTP1_M_HEAD;
@@ -994,7 +633,7 @@ void api_routes_handle(struct http_req *rq, void *arg)
 		get_info(a, rq);
 	} else if (n == 2 && strcmp(segs[1], "stacks") == 0 && get) {
 		get_stacks(a, rq);
-	} else if (n >= 3 && strcmp(segs[1], "stacks") == 0 && !valid_name(segs[2])) {
+	} else if (n >= 3 && strcmp(segs[1], "stacks") == 0 && !api__valid_name(segs[2])) {
 		http_reply_error(rq, 400, "bad stack name \"%s\"", segs[2]);
 	} else if (n == 3 && strcmp(segs[1], "stacks") == 0) {
 		if (get)
@@ -1008,7 +647,7 @@ void api_routes_handle(struct http_req *rq, void *arg)
 	} else if (n == 4 && strcmp(segs[1], "stacks") == 0 && strcmp(segs[3], "services") == 0 && get) {
 		get_stack(a, rq, segs[2], true);
 	} else if (n == 4 && strcmp(segs[1], "stacks") == 0 && strcmp(segs[3], "instances") == 0 && get) {
-		http_reply_json(rq, 200, instances(a, segs[2], NULL));
+		http_reply_json(rq, 200, api__instances(a, segs[2], NULL));
 	} else if (n == 4 && strcmp(segs[1], "stacks") == 0 && post &&
 		   (strcmp(segs[3], "scale") == 0 || strcmp(segs[3], "stop") == 0 || strcmp(segs[3], "start") == 0 ||
 		    strcmp(segs[3], "restart") == 0)) {
@@ -1021,11 +660,14 @@ void api_routes_handle(struct http_req *rq, void *arg)
 		char stack[128], svc[128];
 		const char *s = http_req_query(rq, "stack", stack, sizeof(stack));
 		const char *v = http_req_query(rq, "service", svc, sizeof(svc));
-		http_reply_json(rq, 200, instances(a, s && *s ? s : NULL, v && *v ? v : NULL));
+		http_reply_json(rq, 200, api__instances(a, s && *s ? s : NULL, v && *v ? v : NULL));
+	} else if (n == 2 && (strcmp(segs[1], "logs") == 0 || strcmp(segs[1], "events") == 0) &&
+		   rq->method == HTTP1_M_HEAD) {
+		http_reply_error(rq, 405, "streams answer GET only");
 	} else if (n == 2 && strcmp(segs[1], "logs") == 0 && get) {
-		get_logs(a, rq);
+		api__get_logs(a, rq);
 	} else if (n == 2 && strcmp(segs[1], "events") == 0 && get) {
-		get_events(a, rq);
+		api__get_events(a, rq);
 	} else {
 		http_reply_error(rq, 404, "no such endpoint: %s %s (see docs/api.md)", rq->method_str, rq->path);
 	}
@@ -1039,8 +681,5 @@ void api_routes_start(struct agent *a)
 
 void api_routes_stop(struct agent *a)
 {
-	struct api_state *st = state_of(a);
-
-	while (st->streams)
-		stream_end(st->streams);
+	api__streams_stop(a);
 }

@@ -6,6 +6,12 @@
 struct agent;
 struct http_req;
 
+#include <stdbool.h>
+
+struct http1_msg;
+
+/* The http_server's authorize hook: TCP requests need the bearer token. */
+bool api_routes_authorize(const struct http1_msg *head, bool tcp, void *arg);
 /* The http_server handler; <arg> is the struct agent. */
 void api_routes_handle(struct http_req *rq, void *arg);
 void api_routes_start(struct agent *a);

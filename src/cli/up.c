@@ -207,6 +207,7 @@ int cli_up(int argc, char **argv)
 	json_decref(body);
 	if (crc < 0)
 		goto out;
+	json_int_t generation = json_integer_value(json_object_get(resp, "generation"));
 	printf("Stack %s: %s, generation %lld, %d service%s.\n", s->name,
 	       json_is_true(json_object_get(resp, "created")) ? "created" : "updated",
 	       (long long)json_integer_value(json_object_get(resp, "generation")), s->nservices,
@@ -227,8 +228,9 @@ int cli_up(int argc, char **argv)
 				goto out;
 			size_t i, ok = 0;
 			json_t *v;
+			/* Settled in this deploy: states from before it do not count. */
 			json_array_foreach(arr, i, v)
-				ok += settled(v);
+				ok += settled(v) && json_integer_value(json_object_get(v, "generation")) >= generation;
 			size_t n = json_array_size(arr);
 			json_decref(arr);
 			if ((int)n >= want && ok == n)

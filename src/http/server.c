@@ -45,6 +45,8 @@ struct http_conn {
 	bool reading;
 	bool eof;                    /* the client half-closed */
 	bool close_after;            /* close once the queued bytes are out */
+	bool failed;                 /* a write failed: closing, from the loop (not from inside a handler) */
+	bool in_process;             /* conn_process is on the stack: do not re-enter it */
 	struct buf in;               /* bytes received, not yet a request */
 	struct http_req *rq;         /* the request being served, or NULL */
 	/* body being received */
@@ -144,10 +146,27 @@ static void on_timer(uv_timer_t *t)
 {
 	struct http_conn *c = t->data;
 
-	/* Idle keep-alive, or a head or body that never completed. A pending
-	 * request (an asynchronous handler, a stream) has no timeout here. */
-	if (!c->rq)
+	/* A failed write asked for this close; or an idle keep-alive, or a
+	 * head or body that never completed. A pending request (an
+	 * asynchronous handler, a stream) has no timeout here. */
+	if (c->failed || !c->rq)
 		conn_close(c);
+}
+
+/* The peer is gone (a write failed). Closing right here would free the
+ * request under the handler that is writing to it (STYLE.md 3: never close
+ * from inside your own callback): mark it, stop reading, and close from
+ * the loop's next turn. Later writes fail at once. */
+static void conn_fail(struct http_conn *c)
+{
+	if (c->failed || c->closing)
+		return;
+	c->failed = true;
+	if (c->reading) {
+		uv_read_stop(&c->u.s);
+		c->reading = false;
+	}
+	uv_timer_start(&c->timer, on_timer, 0, 0);
 }
 
 static void conn_arm(struct http_conn *c, uint64_t ms)
@@ -186,7 +205,7 @@ static int conn_send(struct http_conn *c, const uv_buf_t *bufs, unsigned n)
 	size_t total = 0, off = 0;
 	int sent = 0;
 
-	if (c->closing)
+	if (c->closing || c->failed)
 		return -1;
 	for (unsigned i = 0; i < n; i++)
 		total += bufs[i].len;
@@ -197,7 +216,7 @@ static int conn_send(struct http_conn *c, const uv_buf_t *bufs, unsigned n)
 		if (sent == UV_EAGAIN || sent == UV_ENOSYS)
 			sent = 0;
 		if (sent < 0) {
-			conn_close(c);
+			conn_fail(c);
 			return -1;
 		}
 		if ((size_t)sent == total)
@@ -215,7 +234,7 @@ static int conn_send(struct http_conn *c, const uv_buf_t *bufs, unsigned n)
 	uv_buf_t b = uv_buf_init(w->data, (unsigned)off);
 	if (uv_write(&w->req, &c->u.s, &b, 1, on_written) < 0) {
 		free(w);
-		conn_close(c);
+		conn_fail(c);
 		return -1;
 	}
 	return 0;
@@ -234,11 +253,24 @@ static void req_finish(struct http_req *rq)
 	c->rq = NULL;
 	bool keep = rq->keepalive && !c->eof && !c->srv->closing;
 	req_free(rq);
-	if (!keep) {
-		c->close_after = true;
-		if (uv_stream_get_write_queue_size(&c->u.s) == 0)
-			conn_close(c);
+	if (c->failed || c->closing)
 		return;
+	if (!keep) {
+		/* Nothing more is read: pipelined requests after this one are
+		 * not answered. The close follows the last queued byte. */
+		c->close_after = true;
+		if (c->reading) {
+			uv_read_stop(&c->u.s);
+			c->reading = false;
+		}
+		if (uv_stream_get_write_queue_size(&c->u.s) == 0)
+			conn_fail(c);
+		return;
+	}
+	if (!c->in.data) {
+		/* Idle connections hold no buffers (a big body grew them). */
+		buf_free(&c->in);
+		buf_free(&c->body);
 	}
 	conn_arm(c, c->in.data ? c->srv->o.head_timeout_ms : c->srv->o.idle_timeout_ms);
 	if (!c->reading) {
@@ -246,7 +278,11 @@ static void req_finish(struct http_req *rq)
 		c->reading = true;
 		uv_read_start(&c->u.s, on_alloc, on_read);
 	}
-	conn_process(c);
+	/* A handler that answered at once returns into conn_process, which
+	 * goes on with the next pipelined request itself: recursing from
+	 * here would take one stack frame per request. */
+	if (!c->in_process)
+		conn_process(c);
 }
 
 static void put_head(struct buf *b, struct http_req *rq, int status, const char *ctype, const char *extra)
@@ -443,13 +479,17 @@ static void conn_refuse(struct http_conn *c, int status, const char *msg)
 	int bl = snprintf(body, sizeof(body), "{\"error\":\"%s\"}\n", msg);
 	int hl = snprintf(head, sizeof(head),
 			  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-			  "Connection: close\r\n\r\n",
-			  status, http1_reason(status), bl);
+			  "%sConnection: close\r\n\r\n",
+			  status, http1_reason(status), bl, status == 401 ? "WWW-Authenticate: Bearer\r\n" : "");
 	uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)hl), uv_buf_init(body, (unsigned)bl)};
 
 	c->close_after = true;
+	if (c->reading) {
+		uv_read_stop(&c->u.s);
+		c->reading = false;
+	}
 	if (conn_send(c, bufs, 2) == 0 && uv_stream_get_write_queue_size(&c->u.s) == 0)
-		conn_close(c);
+		conn_fail(c);
 }
 
 /* A whole request (head in c->head, body in c->body) is here: build the
@@ -498,12 +538,24 @@ static void dispatch(struct http_conn *c)
 	s->fn(rq, s->arg);
 }
 
+static void conn_process_loop(struct http_conn *c);
+
+/* Runs the connection's request loop; never re-entered (see req_finish). */
 static void conn_process(struct http_conn *c)
+{
+	if (c->in_process)
+		return;
+	c->in_process = true;
+	conn_process_loop(c);
+	c->in_process = false;
+}
+
+static void conn_process_loop(struct http_conn *c)
 {
 	struct http_server *s = c->srv;
 	struct http1_msg *m;
 
-	while (!c->closing && !c->rq) {
+	while (!c->closing && !c->failed && !c->close_after && !c->rq) {
 		if (c->in_body) {
 			/* Chunked body: decode what is here. */
 			while (c->in.data) {
@@ -550,6 +602,13 @@ static void conn_process(struct http_conn *c)
 		enum http1_body body = m->body;
 		uint64_t cl = m->content_length;
 		bool expect = (m->flags & HTTP1_F_EXPECT_100) != 0;
+		/* Refused before a byte of its body is read or buffered: a client
+		 * without the token cannot make the server hold 8 MiB for it. */
+		if (s->o.authorize && !s->o.authorize(m, c->is_tcp, s->arg)) {
+			free(m);
+			conn_refuse(c, 401, "a bearer token is required");
+			return;
+		}
 		free(m);
 		if (body == HTTP1_BODY_LENGTH && cl > s->o.max_body) {
 			conn_refuse(c, 413, "request body too large");
@@ -764,7 +823,11 @@ int http_server_listen_unix(struct http_server *s, const char *path, int mode, c
 		unlink(path);
 	}
 	struct http_listener *l = listener_new(s, false);
+	/* The socket must never exist with wider permissions, not even for
+	 * the moment between bind and chmod. */
+	mode_t old_mask = umask((mode_t)(~mode & 0777));
 	rc = uv_pipe_bind(&l->u.pipe, path);
+	umask(old_mask);
 	if (rc == 0) {
 		l->unix_path = xstrdup(path);
 		chmod(path, (mode_t)mode);

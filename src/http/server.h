@@ -53,6 +53,10 @@ struct http_server_opts {
 	uint64_t head_timeout_ms;    /* a request head must arrive within; default 10 s */
 	uint64_t idle_timeout_ms;    /* keep-alive idle; default 60 s */
 	int max_conns;               /* beyond, new connections are closed; default 1024 */
+	/* Called with each request's head before its body is read; false
+	 * answers 401 and closes. <tcp>: it came on a TCP listener. NULL: all
+	 * requests pass. */
+	bool (*authorize)(const struct http1_msg *head, bool tcp, void *arg);
 };
 
 struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_opts *o, http_handler_fn *fn,

@@ -73,6 +73,7 @@ struct rinst {
 	bool wanted;                 /* an allocation exists (this pass) */
 	uint64_t run_hash;           /* definition hash the run was started for */
 	int64_t run_restart_gen;     /* restart generation it was started for */
+	int64_t generation;          /* stack generation it was last reconciled with (status) */
 	struct rport *ports;
 	int nports;
 	int run_seq;                 /* number of the last run directory */

@@ -260,7 +260,8 @@ static json_t *status_json(const struct rinst *in)
 	json_object_set_new(j, "exit_code", in->exit_code >= 0 ? json_integer(in->exit_code) : json_null());
 	json_object_set_new(j, "signal", in->signal > 0 ? json_integer(in->signal) : json_null());
 	json_object_set_new(j, "message", json_string(in->message));
-	json_object_set_new(j, "health", json_string("none"));
+	json_object_set_new(j, "health", json_string(runner__health_name(in->health)));
+	json_object_set_new(j, "generation", json_integer(in->generation));
 	json_object_set_new(j, "driver", json_string("process"));
 	return j;
 }
@@ -460,10 +461,11 @@ static void on_exited(struct driver_run *run, int code, int sig, void *arg)
 	set_state(in, RS_EXITED, "%s", how);
 }
 
+static void start_failed(struct rinst *in, const char *reason);
+
 static void on_failed(struct driver_run *run, const char *reason, void *arg)
 {
 	struct rinst *in = arg;
-	struct runner *r = in->r;
 
 	in->exit_code = -1;
 	in->signal = 0;
@@ -472,10 +474,20 @@ static void on_failed(struct driver_run *run, const char *reason, void *arg)
 		set_state(in, in->after == AFTER_STOP_RESTART ? RS_NEW : RS_STOPPED, NULL);
 		return;
 	}
+	start_failed(in, reason);
+}
+
+/* Nothing could be started (exec failed, a port was taken, no command):
+ * the restart policy decides, as after a crash, so `restart: always`
+ * retries with backoff and a fixed port freed later is picked up. */
+static void start_failed(struct rinst *in, const char *reason)
+{
+	struct runner *r = in->r;
 	struct rstack *rs = find_stack(r, in->stack);
 	const struct spec_service *svc = find_service(rs, in->service, NULL);
 	struct restart_policy pol;
 	uint64_t delay;
+
 	if (svc)
 		restart_policy_of(svc, &pol);
 	else
@@ -528,12 +540,12 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 	char why[256], *err = NULL;
 
 	if (runner__mkdir_p(in->dir, 0750) < 0) {
-		set_state(in, RS_FAILED, "cannot create %s: %s", in->dir, strerror(errno));
+		snprintf(why, sizeof(why), "cannot create %s: %s", in->dir, strerror(errno));
+		start_failed(in, why);
 		return;
 	}
 	if (runner__assign_ports(in, svc, why, sizeof(why))) {
-		set_state(in, RS_FAILED, "%s", why);
-		emit(in, "instance.failed", json_pack("{s:s}", "reason", why));
+		start_failed(in, why);
 		return;
 	}
 	for (int i = 0; i < svc->nentrypoint; i++)
@@ -541,6 +553,7 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 	for (int i = 0; i < svc->ncommand; i++)
 		runner__strv_add(&argv, runner__expand(in, svc->command[i]));
 	if (!argv.n) {
+		/* Not worth retrying: nothing will change until a redeploy. */
 		set_state(in, RS_FAILED, "%s",
 			  svc->image ? "an image service needs the docker driver (not available yet); give it a "
 				       "command to run it as a process"
@@ -586,9 +599,9 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 	int rc = driver_start(&driver_process_ops, r->o.loop, &ds, &run_events, in, r->shim, &in->run, &err);
 	if (rc < 0) {
 		in->run = NULL;
-		set_state(in, RS_FAILED, "%s", err ? err : "cannot start");
-		emit(in, "instance.failed", json_pack("{s:s}", "reason", in->message));
+		snprintf(why, sizeof(why), "%s", err ? err : "cannot start");
 		free(err);
+		start_failed(in, why);
 	} else {
 		set_state(in, RS_STARTING, NULL);
 		emit(in, "instance.starting", NULL);
@@ -669,6 +682,10 @@ static bool deps_ready(struct runner *r, struct rinst *in, const struct spec_ser
 		struct rstack *rs = find_stack(r, in->stack);
 		const struct spec_service *ds = find_service(rs, dep->service, NULL);
 		int want = ds ? (ds->deploy.mode == SPEC_MODE_GLOBAL ? total : ds->deploy.replicas) : 0;
+		/* berth scale overrides the file's count. */
+		json_t *over = json_object_get(svc_state(rs, dep->service), "replicas");
+		if (ds && ds->deploy.mode != SPEC_MODE_GLOBAL && json_is_integer(over))
+			want = (int)json_integer_value(over);
 		if (svc_stopped(rs, dep->service))
 			want = 0;
 		if ((want > 0 && (ok < want || total < want)) || (total > 0 && ok < total && dep->condition == SPEC_DEP_COMPLETED)) {
@@ -716,6 +733,13 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 		if (in->state != RS_STARTING && in->state != RS_STOPPING)
 			inst_remove(in);
 		return;
+	}
+	/* The status says which deploy the instance has caught up with, so
+	 * `berth up -d` can wait for the new one, not see the old states. */
+	int64_t gen = (int64_t)json_integer_value(json_object_get(rs->record, "generation"));
+	if (gen != in->generation) {
+		in->generation = gen;
+		in->status_dirty = true;
 	}
 	if (in->state == RS_STOPPING || in->state == RS_STARTING) {
 		if (in->state == RS_STOPPING && in->after == AFTER_STOP_REMOVE)

@@ -73,7 +73,22 @@ const char *runner__assign_ports(struct rinst *in, const struct spec_service *sv
 	struct ports *pp = &in->r->ports;
 	int n = svc->nports ? svc->nports : 1;
 
-	if (in->nports == n)
+	/* Kept while the ports asked for are the same ones: same target,
+	 * protocol, and a fixed port still the one published (a port from
+	 * the range stays the instance's across restarts). */
+	bool same = in->nports == n;
+	for (int i = 0; same && i < n; i++) {
+		const struct spec_port *sp = svc->nports ? &svc->ports[i] : NULL;
+		const struct rport *p = &in->ports[i];
+		same = p->target == (sp ? sp->target : 0) && p->proto == (sp ? sp->protocol : SPEC_PROTO_TCP);
+		if (same && sp && sp->published && !sp->published_end)
+			same = p->fixed && p->host == sp->published;
+		else if (same && sp && sp->published)
+			same = p->fixed && p->host >= sp->published && p->host <= sp->published_end;
+		else if (same)
+			same = !p->fixed;
+	}
+	if (same)
 		return NULL;
 	runner__release_ports(in);
 	in->ports = XNEWV(struct rport, (size_t)n);

@@ -1014,6 +1014,22 @@ static int vol_cmp(const void *a, const void *b)
 	return strcmp(((const struct spec_volume_decl *)a)->key, ((const struct spec_volume_decl *)b)->key);
 }
 
+/* Project names are lower case; service names may have capitals. */
+static bool json_name_ok(const char *n, bool upper)
+{
+	size_t len = strlen(n);
+
+	if (!len || len > 63)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = n[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (upper && c >= 'A' && c <= 'Z');
+		if (!alnum && (i == 0 || (c != '_' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
 int spec_from_json(const json_t *j, struct spec_stack **out, char **err)
 {
 	static const char *const keys[] = {"name", "project_dir", "files", "services", "volumes", NULL};
@@ -1028,6 +1044,14 @@ int spec_from_json(const json_t *j, struct spec_stack **out, char **err)
 	    j_str(&r, j, "project_dir", &st->project_dir, true) < 0 ||
 	    j_strv(&r, j, "files", &st->files, &st->nfiles) < 0)
 		goto fail;
+	/* The names become paths, store keys and DNS labels: the JSON form
+	 * comes from API clients, so the loader's rules are checked again. */
+	if (!json_name_ok(st->name, false)) {
+		size_t m = jpush(&r, "name");
+		jerr(&r, "expected a project name: [a-z0-9][a-z0-9_-]*, at most 63 characters");
+		jpop(&r, m);
+		goto fail;
+	}
 	svcs = json_object_get(j, "services");
 	if (!json_is_object(svcs)) {
 		jerr(&r, "services: expected an object");
@@ -1039,6 +1063,10 @@ int spec_from_json(const json_t *j, struct spec_stack **out, char **err)
 		size_t m = jpush(&r, "services");
 		jpush(&r, k);
 		s->name = xstrdup(k);
+		if (!json_name_ok(k, true)) {
+			jerr(&r, "expected a service name: [A-Za-z0-9][A-Za-z0-9_-]*, at most 63 characters");
+			goto fail;
+		}
 		if (service_from(&r, v, s) < 0)
 			goto fail;
 		jpop(&r, m);

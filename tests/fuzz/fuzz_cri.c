@@ -55,7 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		start = i + 1;
 	}
 	log_reader_init(&r, path, 0);
-	log_reader_poll(&r, on_line, &count);
+	log_reader_poll(&r, 0, on_line, &count, NULL);
+	log_reader_free(&r);
+	log_reader_init(&r, path, 0);
+	bool more = true;
+	for (int guard = 0; more && guard < 100000; guard++)
+		log_reader_poll(&r, 16, on_line, &count, &more);
 	struct log_line *lines;
 	int n;
 	log_reader_free(&r);

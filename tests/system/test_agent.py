@@ -489,3 +489,25 @@ def test_man_pages_built():
         assert os.path.exists(path), "%s was not built (scdoc)" % path
         with open(path) as f:
             assert ".TH" in f.read()
+
+
+def test_redeploy_restarts_only_changed_services_and_up_waits_for_it(agent, tmpdir_path):
+    compose = """
+services:
+  changing:
+    command: sh -c 'echo v=$$V; exec sleep 1000'
+    environment: {V: "%s"}
+  steady:
+    command: sleep 1000
+"""
+    d = project(tmpdir_path, "redeploy", compose % "one")
+    agent.cli("up", "-d", cwd=d)
+    before = by_instance(wait_states(agent, "redeploy", running(2)))
+    write(os.path.join(d, "compose.yaml"), compose % "two")
+    agent.cli("up", "-d", cwd=d)
+    # up -d returned: the changed service already runs its new definition.
+    after = by_instance(agent.ps("redeploy"))
+    assert after["changing.1"]["state"] == "running"
+    assert after["changing.1"]["pid"] != before["changing.1"]["pid"]
+    assert after["steady.1"]["pid"] == before["steady.1"]["pid"], "an unchanged service was restarted"
+    assert after["changing.1"]["generation"] == 2

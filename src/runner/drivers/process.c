@@ -143,11 +143,20 @@ static void on_handshake(struct proc_run *p)
 	if (shim_state_read(p->run.run_dir, &st, &err) == 0 && st.shim_pid > 0)
 		p->shim_pid = st.shim_pid;
 	free(err);
+	if (p->proc_exited) {
+		/* A short-lived program: the shim is already gone (and reaped),
+		 * before we read its handshake. state.json says how it went. */
+		p->run.ev->started(&p->run, pid, p->run.arg);
+		finish_from_state(p);
+		return;
+	}
 	int rc = watch_shim(p, p->proc.loop, p->shim_pid);
 	if (rc < 0) {
-		/* Without a pidfd the end would go unnoticed: stop it now. */
-		kill(p->shim_pid, SIGTERM);
-		report_failed(p, "cannot watch the shim (pidfd_open failed)");
+		/* The shim exited between the handshake and pidfd_open (ESRCH):
+		 * its state.json has the outcome. Never signal a pid we cannot
+		 * tie to the shim any more. */
+		p->run.ev->started(&p->run, pid, p->run.arg);
+		finish_from_state(p);
 		return;
 	}
 	p->run.ev->started(&p->run, pid, p->run.arg);

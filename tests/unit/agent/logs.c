@@ -103,20 +103,20 @@ Test(logs, follow_waits_for_whole_records)
 	struct log_reader r;
 
 	log_reader_init(&r, path, 0);
-	cr_assert_eq(log_reader_poll(&r, on_line, NULL), 0);
+	cr_assert_eq(log_reader_poll(&r, 0, on_line, NULL, NULL), 0);
 	append("2026-12-01T08:00:01.000000000Z stdout F a\n2026-12-01T08:00:01.000000000Z stdout F b");
-	cr_assert_eq(log_reader_poll(&r, on_line, NULL), 1, "a record without its newline waits");
+	cr_assert_eq(log_reader_poll(&r, 0, on_line, NULL, NULL), 1, "a record without its newline waits");
 	cr_assert_str_eq(last, "a");
 	append("c\n2026-12-01T08:00:02.000000000Z stdout P x");
-	cr_assert_eq(log_reader_poll(&r, on_line, NULL), 1);
+	cr_assert_eq(log_reader_poll(&r, 0, on_line, NULL, NULL), 1);
 	cr_assert_str_eq(last, "bc");
 	append("\n2026-12-01T08:00:02.000000000Z stdout F y\n");
-	cr_assert_eq(log_reader_poll(&r, on_line, NULL), 1);
+	cr_assert_eq(log_reader_poll(&r, 0, on_line, NULL, NULL), 1);
 	cr_assert_str_eq(last, "xy");
 	/* The file replaced (new inode): read again from its start. */
 	unlink(path);
 	append("2026-12-01T08:00:09.000000000Z stdout F fresh\n");
-	cr_assert_eq(log_reader_poll(&r, on_line, NULL), 1);
+	cr_assert_eq(log_reader_poll(&r, 0, on_line, NULL, NULL), 1);
 	cr_assert_str_eq(last, "fresh");
 	cr_assert_eq(seen, 4);
 	log_reader_free(&r);
