@@ -265,6 +265,7 @@ static void start_components(struct agent *a)
 		.port_min = a->cfg->port_min,
 		.port_max = a->cfg->port_max,
 		.catalog = a->catalog,
+		.berth = a->self,
 	};
 
 	a->sched = agent_sched_new(a->loop, a->st, a->cfg->node);
@@ -371,6 +372,10 @@ int agent_run(struct agent_config *cfg)
 	if (lockfd < 0)
 		return 1;
 	a->cfg = cfg;
+	char exe[4096];
+	ssize_t en = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[en > 0 ? en : 0] = 0;
+	a->self = xstrdup(en > 0 ? exe : "berth");
 	now_rfc3339(ts, sizeof(ts));
 	a->started_at = xstrdup(ts);
 	if (cfg->api_addr[0]) {
@@ -435,6 +440,7 @@ int agent_run(struct agent_config *cfg)
 	events_free(a->events);
 	catalog_free(a->catalog);
 	free(a->token);
+	free(a->self);
 	free(a->started_at);
 	close(lockfd);
 	log_info("agent", "stopped");

@@ -38,6 +38,7 @@ struct agent {
 	uv_signal_t sigterm, sigint;
 	char *token;                 /* TCP API token, or NULL */
 	char *started_at;            /* RFC 3339 */
+	char *self;                  /* this berth binary */
 	bool stopping;
 	bool granting;               /* a lease grant is in flight */
 	int exit_code;

@@ -120,11 +120,20 @@ int cli_ps(int argc, char **argv)
 		}
 		const char *msg = json_string_value(json_object_get(v, "message"));
 		const char *since = json_string_value(json_object_get(v, "since")) ?: "";
+		/* A load balancer: where it serves, in place of since. */
+		char urls[512] = "";
+		size_t u, un = 0;
+		json_t *url;
+		json_array_foreach(json_object_get(v, "urls"), u, url)
+			if (un < sizeof(urls))
+				un += (size_t)snprintf(urls + un, sizeof(urls) - un, "%s%s", u ? " " : "", json_string_value(url));
+		if (urls[0] && !(msg && *msg))
+			since = urls;
 		printf("%s%-24s%s %-10s %-8s %-22s %-12s %-8lld %s%s%s\n", cli_color(&o, inst), name, cli_reset(&o),
 		       json_string_value(json_object_get(v, "state")) ?: "?", pid, ports[0] ? ports : "-",
 		       json_string_value(json_object_get(v, "node")) ?: "?",
 		       (long long)json_integer_value(json_object_get(v, "restarts")),
-		       msg && *msg ? msg : "since ", msg && *msg ? "" : since, "");
+		       msg && *msg ? msg : urls[0] ? "" : "since ", msg && *msg ? "" : since, "");
 	}
 	json_decref(sel);
 	rc = 0;

@@ -9,10 +9,13 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "core/mem.h"
+#include "lb/config.h"
+#include "lb/stackcfg.h"
 #include "spec/spec.h"
 
 static void up_usage(FILE *f)
@@ -103,6 +106,10 @@ static int summary(struct api_client *c, const char *stack, const struct cli_opt
 			       (long long)json_integer_value(json_object_get(v, "port")));
 		if (msg && *msg)
 			printf("  (%s)", msg);
+		size_t u;
+		json_t *url;
+		json_array_foreach(json_object_get(v, "urls"), u, url)
+			printf("  %s", json_string_value(url));
 		printf("\n");
 		bad += strcmp(st, "failed") == 0 || strcmp(st, "crashloop") == 0;
 	}
@@ -128,12 +135,55 @@ static void note_unenforced(const struct spec_stack *s)
 		if (v->deploy.placement.npreferences)
 			fprintf(stderr, "note: services.%s.deploy.placement.preferences: not applied yet "
 					"(instances are spread evenly)\n", v->name);
-		if (v->image && !v->ncommand && !v->nentrypoint)
+		if (v->image && !v->ncommand && !v->nentrypoint && !lb_stack_is_lb(v))
 			fprintf(stderr, "note: services.%s: an image without a command needs the docker driver, "
 					"which is not available yet; its instances will fail\n", v->name);
 		if (v->lb_config)
 			fprintf(stderr, "note: services.%s (rancher-compose lb_config): not applied yet\n", v->name);
 	}
+}
+
+/* A berth/lb service's configuration is checked here, before anything is
+ * deployed, the way berth lb --check would: an error names the service
+ * and the key path. Returns 0 or -1 (printed). */
+static int check_lbs(const struct spec_stack *s)
+{
+	for (int i = 0; i < s->nservices; i++) {
+		const struct spec_service *v = &s->services[i];
+		char *err = NULL;
+		if (!lb_stack_is_lb(v))
+			continue;
+		json_t *cfg = lb_stack_config(v, s->name, "/nonexistent/berth.sock", &err);
+		if (!cfg) {
+			fprintf(stderr, "berth: %s\n", err);
+			free(err);
+			return -1;
+		}
+		char path[] = "/tmp/berth-lbcheck-XXXXXX";
+		int fd = mkstemp(path);
+		if (fd < 0) {
+			json_decref(cfg);
+			continue;
+		}
+		close(fd);
+		json_dump_file(cfg, path, JSON_INDENT(1));
+		json_decref(cfg);
+		struct lb_config *lc = NULL;
+		int rc = lb_config_load(path, &lc, &err);
+		unlink(path);
+		if (rc < 0) {
+			/* Drop the temporary file's position: the key path says it. */
+			const char *m = err;
+			for (int colons = 0; *m && colons < 3; m++)
+				colons += *m == ':';
+			fprintf(stderr, "berth: services.%s (%s):%s\n", v->name,
+				json_object_get(v->x_berth, "lb") ? "x-berth.lb" : "lb_config", m);
+			free(err);
+			return -1;
+		}
+		lb_config_free(lc);
+	}
+	return 0;
 }
 
 int cli_up(int argc, char **argv)
@@ -190,6 +240,8 @@ int cli_up(int argc, char **argv)
 	if (cli_load_project(&o, &s) < 0)
 		goto out;
 	note_unenforced(s);
+	if (check_lbs(s) < 0)
+		goto out;
 	if (cli_connect(&o, &c, true) < 0)
 		goto out;
 

@@ -612,12 +612,43 @@ static const struct yaml_field server_fields[] = {
 	{0},
 };
 
+static int parse_port_ref(struct yaml_ctx *y, const struct yaml_node *n, void *field)
+{
+	long long v;
+
+	if (yaml_get_int(y, n, 1, 65535, &v) < 0)
+		return -1;
+	*(int *)field = (int)v;
+	return 0;
+}
+
+static const struct yaml_field catalog_src_fields[] = {
+	{.key = "service", .type = YF_FUNC, .offset = offsetof(struct lb_catalog_src, service), .fn = parse_name,
+	 .required = true, .doc = "the stack service whose healthy instances are the servers"},
+	{.key = "stack", .type = YF_FUNC, .offset = offsetof(struct lb_catalog_src, stack), .fn = parse_name,
+	 .doc = "its stack; default the lb's own (catalog.stack)"},
+	{.key = "tag", .type = YF_STR, .offset = offsetof(struct lb_catalog_src, tag),
+	 .doc = "only instances with this tag (e.g. primary)"},
+	{.key = "port", .type = YF_FUNC, .offset = offsetof(struct lb_catalog_src, port), .fn = parse_port_ref,
+	 .doc = "the container port to send to; default each instance's first port"},
+	{.key = "weight", .type = YF_INT, .offset = offsetof(struct lb_catalog_src, weight), .min = 0, .max = 256,
+	 .def = "1", .doc = "weight of every server"},
+	{.key = "maxconn", .type = YF_INT, .offset = offsetof(struct lb_catalog_src, maxconn), .min = 0,
+	 .max = COUNT_MAX, .def = "0", .doc = "maxconn of every server"},
+	{0},
+};
+
 static int parse_servers(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 {
 	struct lb_backend_cfg *be = field;
 	int cnt = yaml_list_count(n), dup_name, dup_cookie, prev_name = -1, prev_cookie = -1, rc = 0;
 	struct name_ref *names, *cookies;
 
+	if (n && n->kind == YAML_MAP) {
+		/* servers: {service: chat}: from the agent's catalog. */
+		be->catalog = XNEW(struct lb_catalog_src);
+		return yaml_map_apply(y, n, catalog_src_fields, be->catalog, NULL);
+	}
 	if (yaml_expect_list(y, n, false) < 0)
 		return -1;
 	be->servers = XNEWV(struct lb_server_cfg, (size_t)(cnt > 0 ? cnt : 0));
@@ -679,7 +710,7 @@ static const struct yaml_field backend_fields[] = {
 	{.key = "queue_max", .type = YF_INT, .offset = offsetof(struct lb_backend_cfg, queue_max),
 	 .min = 0, .max = COUNT_MAX, .def = "1024", .doc = "requests allowed to wait for a server slot"},
 	{.key = "servers", .type = YF_FUNC, .offset = 0, .fn = parse_servers, .required = true,
-	 .doc = "list of {name, addr, weight, maxconn, backup, cookie}"},
+	 .doc = "list of {name, addr, weight, maxconn, backup, cookie}, or {service, stack, tag, port} from the catalog"},
 	{0},
 };
 
@@ -712,7 +743,34 @@ static int parse_backends(struct yaml_ctx *y, const struct yaml_node *n, void *f
 	return 0;
 }
 
+static const struct yaml_field catalog_fields[] = {
+	{.key = "socket", .type = YF_STR, .offset = offsetof(struct lb_catalog_cfg, socket),
+	 .doc = "the agent's API socket (DATA_DIR/berth.sock)"},
+	{.key = "addr", .type = YF_STR, .offset = offsetof(struct lb_catalog_cfg, addr),
+	 .doc = "or the agent's TCP API, HOST:PORT"},
+	{.key = "token_file", .type = YF_STR, .offset = offsetof(struct lb_catalog_cfg, token_file),
+	 .doc = "the bearer token for addr"},
+	{.key = "stack", .type = YF_FUNC, .offset = offsetof(struct lb_catalog_cfg, stack), .fn = parse_name,
+	 .doc = "the stack of servers: {service: ...} that name none"},
+	{0},
+};
+
+static int parse_catalog(struct yaml_ctx *y, const struct yaml_node *n, void *field)
+{
+	struct lb_catalog_cfg *c = field;
+
+	if (yaml_map_apply(y, n, catalog_fields, c, NULL) < 0)
+		return -1;
+	if (!c->socket && !c->addr)
+		return yaml_error(y, n, "expected socket: PATH (the agent's unix socket) or addr: HOST:PORT");
+	if (c->addr && !c->token_file)
+		return yaml_error(y, n, "addr needs token_file: the agent's TCP API requires a token");
+	return 0;
+}
+
 static const struct yaml_field config_fields[] = {
+	{.key = "catalog", .type = YF_FUNC, .offset = offsetof(struct lb_config, catalog), .fn = parse_catalog,
+	 .doc = "{socket | addr + token_file, stack}: where servers: {service: ...} come from"},
 	{.key = "threads", .type = YF_INT, .offset = offsetof(struct lb_config, threads),
 	 .min = 1, .max = THREADS_MAX, .doc = "worker threads; default the online CPUs, at most 64"},
 	{.key = "grace", .type = YF_DURATION, .offset = offsetof(struct lb_config, grace),
@@ -946,6 +1004,26 @@ int lb_config_load(const char *path, struct lb_config **out, char **err)
 	}
 	if (check_binds(&y, c, doc->root) < 0)
 		goto fail;
+	for (int i = 0; i < c->nbes; i++) {
+		struct lb_catalog_src *src = c->bes[i].catalog;
+		if (!src)
+			continue;
+		const struct yaml_node *sn = yaml_map_get(yaml_map_get(yaml_map_get(doc->root, "backends"),
+								       c->bes[i].name), "servers");
+		size_t mark = yaml_path_push_key(&y, "backends");
+		yaml_path_push_key(&y, c->bes[i].name);
+		yaml_path_push_key(&y, "servers");
+		if (!c->catalog.socket && !c->catalog.addr) {
+			yaml_error(&y, sn, "servers from the catalog need a top-level catalog: {socket: PATH} "
+					   "(berth runs the lb of a stack with it)");
+			goto fail;
+		}
+		if (!src->stack && !c->catalog.stack) {
+			yaml_error(&y, sn, "which stack? give servers.stack or catalog.stack");
+			goto fail;
+		}
+		yaml_path_pop(&y, mark);
+	}
 	resolve_cert_paths(c, path);
 	free(bi.by_name);
 	yaml_doc_free(doc);
@@ -996,7 +1074,17 @@ void lb_config_free(struct lb_config *c)
 			free(be->servers[k].cookie);
 		}
 		free(be->servers);
+		if (be->catalog) {
+			free(be->catalog->service);
+			free(be->catalog->stack);
+			free(be->catalog->tag);
+			free(be->catalog);
+		}
 	}
+	free(c->catalog.socket);
+	free(c->catalog.addr);
+	free(c->catalog.token_file);
+	free(c->catalog.stack);
 	free(c->stats.bind.text);
 	free(c->stats.user);
 	free(c->stats.pass);

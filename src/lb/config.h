@@ -82,6 +82,17 @@ struct lb_sticky_cfg {
 	uint64_t app_ttl;    /* APP: forget a learned value after this idle ms, default 1h */
 };
 
+/* Servers from the agent's catalog instead of a list (DESIGN.md 5): the
+ * healthy endpoints of one service, followed by blocking queries. */
+struct lb_catalog_src {
+	char *service;       /* the service whose instances are the servers */
+	char *stack;         /* NULL: the lb's own stack (catalog.stack) */
+	char *tag;           /* only endpoints with this tag; NULL: all */
+	int port;            /* the container port to send to (its published port); 0: the first */
+	int weight;          /* every server's weight, default 1 */
+	int maxconn;         /* every server's maxconn, 0 = unlimited */
+};
+
 struct lb_backend_cfg {
 	char *name;
 	enum lb_algo algo;
@@ -94,6 +105,7 @@ struct lb_backend_cfg {
 	int queue_max;       /* requests allowed to wait for a slot, default 1024 */
 	struct lb_server_cfg *servers;
 	int nservers;
+	struct lb_catalog_src *catalog; /* non-NULL: servers come from the catalog (servers empty) */
 };
 
 struct lb_rule_cfg {
@@ -129,8 +141,17 @@ struct lb_stats_cfg {
 	char *pass;
 };
 
+/* Where catalog-fed backends read the catalog: the agent's API. */
+struct lb_catalog_cfg {
+	char *socket;        /* unix socket of the agent (DATA_DIR/berth.sock) */
+	char *addr;          /* or HOST:PORT over TCP ... */
+	char *token_file;    /* ... with this bearer token */
+	char *stack;         /* default stack of servers: {service: ...} */
+};
+
 struct lb_config {
 	char *path;          /* file it was loaded from */
+	struct lb_catalog_cfg catalog;
 	int threads;         /* worker threads; default: number of cores */
 	uint64_t grace;      /* ms SIGTERM waits for in-flight requests; default 10s */
 	struct lb_stats_cfg stats;

@@ -125,6 +125,9 @@ struct lb_proc {
 	struct lb_checks *checks;    /* health checks, main thread */
 	uint64_t generation;
 	uint64_t start_ms;           /* wall clock at start, for uptime */
+	struct lb_feeder *feeders;   /* catalog-fed backends' threads (catalog.c) */
+	uv_async_t servers_changed;  /* a feeder changed a server set: sync the checks */
+	uv_timer_t revive;           /* brings passively downed servers back (lb__revive_passive) */
 	_Atomic uint64_t reloads;    /* successful reloads */
 	_Atomic uint64_t reload_failures;
 };
@@ -146,12 +149,20 @@ void lb__world_unref(struct lb_world *w);
  * source (the catalog) drives at runtime. */
 void lb_backend_set_servers(struct lb_backend *be, const struct lb_server_cfg *list, int n,
 			    const struct lb_backend_cfg *cfg);
+/* Applies a reloaded backend's settings (algorithm, queue) without touching
+ * its servers: for catalog-fed backends. Thread-safe. */
+void lb__backend_apply_cfg(struct lb_backend *be, const struct lb_backend_cfg *cfg);
 void lb__backend_ref(struct lb_backend *be);
 void lb__backend_unref(struct lb_backend *be);
 
 /* Marks <srv> of <be> up or down and rebuilds the balancer. Logs the change
  * with <why>. Any thread. */
 void lb__server_set_state(struct lb_backend *be, struct lb_server *srv, int state, const char *why);
+/* Servers of check-less backends that passive detection took down come
+ * back after the backend's check interval (default 2s), like nginx's
+ * fail_timeout: they are tried again, and go down again if they still
+ * fail. Main thread, from a periodic timer. */
+void lb__revive_passive(struct lb_world *w, uint64_t now_ms);
 /* Passive health: a connect to <srv> failed or timed out, or succeeded. */
 void lb__server_report(struct lb_backend *be, struct lb_server *srv, bool ok, int fall);
 
@@ -203,6 +214,14 @@ static inline uint64_t lb__now(struct lb_worker *w)
 {
 	return uv_now(&w->loop);
 }
+
+/* ---- catalog-fed backends (catalog.c): main thread ---- */
+struct lb_feeder;
+/* Starts a feeder thread for every catalog-fed backend of the current
+ * world, stopping those of the previous one (after a reload). */
+void lb__catalog_sync(struct lb_proc *p);
+/* Stops and joins every feeder. */
+void lb__catalog_stop(struct lb_proc *p);
 
 /* ---- stats (stats.c), checks (check.c), tls (tls.c): main thread ---- */
 int lb__stats_start(struct lb_proc *p);

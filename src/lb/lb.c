@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "lb/lb-int.h"
 #include "lb/lb.h"
 
@@ -45,6 +46,7 @@ static void reload(struct lb_proc *p)
 	pthread_mutex_unlock(&p->world_lock);
 	lb__workers_kick(p);
 	lb__checks_sync(p);
+	lb__catalog_sync(p);
 	if (stats_changed) {
 		lb__stats_stop(p);
 		lb__stats_start(p);
@@ -72,6 +74,9 @@ static void stop(struct lb_proc *p, const char *why)
 	p->stopping = true;
 	pthread_mutex_unlock(&p->world_lock);
 	lb__workers_kick(p);
+	lb__catalog_stop(p);
+	uv_close((uv_handle_t *)&p->servers_changed, NULL);
+	uv_close((uv_handle_t *)&p->revive, NULL);
 	lb__checks_stop(p);
 	lb__stats_stop(p);
 	uv_close((uv_handle_t *)&p->sighup, NULL);
@@ -81,6 +86,23 @@ static void stop(struct lb_proc *p, const char *why)
 	/* The grace timer must not keep the main loop alive by itself once
 	 * the workers have finished: the main thread joins them instead. */
 	uv_unref((uv_handle_t *)&p->grace_timer);
+}
+
+/* A feeder thread changed a catalog-fed backend's servers: the checks
+ * follow (new servers get checked, gone ones stop being). */
+static void on_servers_changed(uv_async_t *a)
+{
+	struct lb_proc *p = a->data;
+
+	if (!p->stopping)
+		lb__checks_sync(p);
+}
+
+static void on_revive(uv_timer_t *t)
+{
+	struct lb_proc *p = t->data;
+
+	lb__revive_passive(p->world, time_mono_ms());
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -169,6 +191,12 @@ int lb_run(const struct lb_options *opt)
 		return 1;
 	}
 	lb__checks_start(p);
+	uv_async_init(&loop, &p->servers_changed, on_servers_changed);
+	p->servers_changed.data = p;
+	lb__catalog_sync(p);
+	uv_timer_init(&loop, &p->revive);
+	p->revive.data = p;
+	uv_timer_start(&p->revive, on_revive, 500, 500);
 
 	uv_timer_init(&loop, &p->grace_timer);
 	/* Sent by the thread that joins the workers at the end; unreferenced

@@ -148,6 +148,20 @@ void lb_backend_set_servers(struct lb_backend *be, const struct lb_server_cfg *l
 	pthread_mutex_unlock(&be->lock);
 }
 
+void lb__backend_apply_cfg(struct lb_backend *be, const struct lb_backend_cfg *cfg)
+{
+	pthread_mutex_lock(&be->lock);
+	if (cfg->algo != be->algo || !be->lb.ops) {
+		lb_lbprm_destroy(&be->lb);
+		be->lb.ops = lb_balance_find(cfg->algo);
+		be->algo = cfg->algo;
+	}
+	be->queue_max = cfg->queue_max;
+	be->cfg = cfg;
+	lb_lbprm_rebuild(&be->lb, be->srv, be->nsrv);
+	pthread_mutex_unlock(&be->lock);
+}
+
 void lb__server_set_state(struct lb_backend *be, struct lb_server *srv, int state, const char *why)
 {
 	pthread_mutex_lock(&be->lock);
@@ -157,6 +171,8 @@ void lb__server_set_state(struct lb_backend *be, struct lb_server *srv, int stat
 	}
 	atomic_store(&srv->state, state);
 	atomic_store(&srv->last_change_ms, time_mono_ms());
+	if (state == LB_SRV_UP)
+		atomic_store(&srv->passive_down, false);
 	srv->consec_fail = 0;
 	if (!srv->removed)
 		lb_lbprm_rebuild(&be->lb, be->srv, be->nsrv);
@@ -174,8 +190,43 @@ void lb__server_report(struct lb_backend *be, struct lb_server *srv, bool ok, in
 		return;
 	}
 	int n = __atomic_add_fetch(&srv->consec_fail, 1, __ATOMIC_RELAXED);
-	if (n >= (fall > 0 ? fall : 1))
+	if (n >= (fall > 0 ? fall : 1)) {
+		atomic_store(&srv->passive_down, true);
 		lb__server_set_state(be, srv, LB_SRV_DOWN, "connection failures");
+	}
+}
+
+void lb__revive_passive(struct lb_world *w, uint64_t now_ms)
+{
+	for (int i = 0; i < w->cfg->nbes; i++) {
+		const struct lb_backend_cfg *bc = &w->cfg->bes[i];
+		struct lb_backend *be = w->be[i];
+		/* With an active check, the check brings servers back. */
+		if (bc->check.type != LB_CHECK_NONE)
+			continue;
+		uint64_t hold = bc->check.interval ? bc->check.interval : 2000;
+		struct lb_server **v;
+		int n;
+		pthread_mutex_lock(&be->lock);
+		n = be->nsrv;
+		v = XNEWV(struct lb_server *, (size_t)(n ? n : 1));
+		for (int k = 0; k < n; k++) {
+			v[k] = be->srv[k];
+			lb__server_ref(v[k]);
+		}
+		pthread_mutex_unlock(&be->lock);
+		for (int k = 0; k < n; k++) {
+			struct lb_server *srv = v[k];
+			if (atomic_load(&srv->state) == LB_SRV_DOWN && atomic_load(&srv->passive_down) &&
+			    now_ms - atomic_load(&srv->last_change_ms) >= hold) {
+				atomic_store(&srv->passive_down, false);
+				__atomic_store_n(&srv->consec_fail, 0, __ATOMIC_RELAXED);
+				lb__server_set_state(be, srv, LB_SRV_UP, "retrying after connection failures");
+			}
+			lb__server_unref(srv);
+		}
+		free(v);
+	}
 }
 
 struct lb_server *lb__backend_take(struct lb_backend *be, uint64_t hash, const struct lb_server *avoid)
@@ -373,7 +424,12 @@ struct lb_world *lb__world_build(struct lb_config *cfg, struct lb_world *prev, i
 		} else {
 			be = backend_new(bc, nthreads);
 		}
-		lb_backend_set_servers(be, bc->servers, bc->nservers, bc);
+		if (bc->catalog && j >= 0)
+			/* Catalog-fed: the servers are the feeder's, not the file's;
+			 * only the backend's settings change on a reload. */
+			lb__backend_apply_cfg(be, bc);
+		else
+			lb_backend_set_servers(be, bc->servers, bc->nservers, bc);
 		w->be[i] = be;
 	}
 	for (int i = 0; i < cfg->nfes; i++) {

@@ -61,6 +61,7 @@ struct lb_server {
 	int health;             /* check thread only: consecutive result count */
 	int consec_fail;        /* passive: consecutive failed connects (atomic ops) */
 	bool removed;           /* no longer in its backend's set */
+	_Atomic bool passive_down; /* DOWN because connects failed, not because a check said so */
 	/* Pooled idle connections, one list per worker thread; each thread
 	 * touches only its own slot (see lb/conn.c). */
 	struct lb_srvconn *idle[LB_MAX_THREADS];

@@ -89,6 +89,7 @@ struct rinst {
 	uint64_t drain_until;        /* STOPPING: loop ms at which the stop signal goes; 0: sent */
 	struct health_check *check;  /* running check, or NULL */
 	char health_msg[256];        /* the check's last output */
+	json_t *urls;                /* a berth/lb instance: the URLs it serves, or NULL */
 	int64_t health_since_ms;     /* loop ms the health last changed */
 };
 
@@ -109,6 +110,7 @@ struct runner {
 	char *addr;
 	char *data_dir;
 	char *shim;
+	char *berth;                 /* the berth binary (berth/lb services) */
 	int64_t lease;
 	struct mirror *allocs, *stacks, *status;
 	struct rinst *insts;

@@ -35,6 +35,7 @@
 #include "runner/driver.h"
 #include "runner/ports.h"
 #include "runner/restart.h"
+#include "lb/stackcfg.h"
 #include "spec/spec.h"
 
 #define RUNS_KEPT 3 /* run directories kept per instance (the newest) */
@@ -262,6 +263,8 @@ static json_t *status_json(const struct rinst *in)
 	json_object_set_new(j, "message", json_string(in->message));
 	json_object_set_new(j, "health", json_string(runner__health_name(in->health)));
 	json_object_set_new(j, "generation", json_integer(in->generation));
+	if (in->urls)
+		json_object_set(j, "urls", in->urls);
 	json_object_set_new(j, "driver", json_string("process"));
 	return j;
 }
@@ -368,6 +371,7 @@ static void inst_remove(struct rinst *in)
 		free(in->tags[i]);
 	free(in->tags);
 	free(in->cat_value);
+	json_decref(in->urls);
 	free(in->stack);
 	free(in->service);
 	free(in->dir);
@@ -548,9 +552,39 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		start_failed(in, why);
 		return;
 	}
-	for (int i = 0; i < svc->nentrypoint; i++)
+	if (lb_stack_is_lb(svc)) {
+		/* berth's own load balancer: `berth lb` on the configuration its
+		 * x-berth.lb or lb_config describes, servers from this agent's
+		 * catalog. No image is needed. */
+		char *lerr = NULL, *sock = xasprintf("%s/berth.sock", r->data_dir);
+		json_t *cfg = lb_stack_config(svc, in->stack, sock, &lerr);
+		free(sock);
+		if (!cfg) {
+			set_state(in, RS_FAILED, "%s", lerr);
+			emit(in, "instance.failed", json_pack("{s:s}", "reason", lerr));
+			free(lerr);
+			return;
+		}
+		char *path = xasprintf("%s/lb.yml", in->dir);
+		/* JSON is YAML: lb_config_load reads it as it is. */
+		if (runner__write_json_file(path, cfg) < 0) {
+			snprintf(why, sizeof(why), "cannot write %s", path);
+			free(path);
+			json_decref(cfg);
+			start_failed(in, why);
+			return;
+		}
+		json_decref(in->urls);
+		in->urls = lb_stack_urls(cfg, r->addr);
+		json_decref(cfg);
+		runner__strv_add(&argv, xstrdup(r->berth));
+		runner__strv_add(&argv, xstrdup("lb"));
+		runner__strv_add(&argv, xstrdup("-c"));
+		runner__strv_add(&argv, path);
+	}
+	for (int i = 0; !argv.n && i < svc->nentrypoint; i++)
 		runner__strv_add(&argv, runner__expand(in, svc->entrypoint[i]));
-	for (int i = 0; i < svc->ncommand; i++)
+	for (int i = 0; i < svc->ncommand && !lb_stack_is_lb(svc); i++)
 		runner__strv_add(&argv, runner__expand(in, svc->command[i]));
 	if (!argv.n) {
 		/* Not worth retrying: nothing will change until a redeploy. */
@@ -959,6 +993,7 @@ struct runner *runner_new(const struct runner_opts *o)
 	r->addr = xstrdup(o->addr);
 	r->data_dir = xstrdup(o->data_dir);
 	r->shim = xstrdup(o->shim);
+	r->berth = xstrdup(o->berth ? o->berth : "berth");
 	ports_init(&r->ports, o->port_min, o->port_max);
 	uv_timer_init(o->loop, &r->kick);
 	uv_timer_init(o->loop, &r->due);
@@ -1035,6 +1070,7 @@ void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
 	free(r->addr);
 	free(r->data_dir);
 	free(r->shim);
+	free(r->berth);
 	uv_close((uv_handle_t *)&r->kick, on_runner_handle_closed);
 	uv_close((uv_handle_t *)&r->due, on_runner_handle_closed);
 }

@@ -38,6 +38,7 @@ struct runner_opts {
 	const char *shim;            /* berth-shim path */
 	int port_min, port_max;
 	struct catalog *catalog;     /* the agent's view of the catalog, for ${endpoints:...} */
+	const char *berth;           /* the berth binary, for `image: berth/lb` services */
 };
 
 struct runner *runner_new(const struct runner_opts *o);

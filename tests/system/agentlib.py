@@ -191,3 +191,65 @@ def api(agent, method, path, body=None, headers=None, timeout=30):
 def api_json(agent, method, path, body=None, **kw):
     st, hdrs, data = api(agent, method, path, body, **kw)
     return st, hdrs, (json.loads(data) if data else None)
+
+
+class RawWebSocket:
+    """A minimal blocking WebSocket client (RFC 6455 text frames), enough to
+    hold a connection open through a proxy and echo on it."""
+
+    def __init__(self, host, port, path="/ws", timeout=10):
+        import base64
+        import socket as _socket
+        self.s = _socket.create_connection((host, port), timeout=timeout * SLOW)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                        % (path, host, port, key)).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = self.s.recv(4096)
+            if not d:
+                raise ConnectionError("closed during the handshake")
+            buf += d
+        head, _, self.buf = buf.partition(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise ConnectionError("no upgrade: %r" % head[:200])
+
+    def send(self, text):
+        data = text.encode()
+        mask = os.urandom(4)
+        hdr = bytes([0x81])
+        n = len(data)
+        if n < 126:
+            hdr += bytes([0x80 | n])
+        elif n < 65536:
+            hdr += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            hdr += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        self.s.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            d = self.s.recv(65536)
+            if not d:
+                raise ConnectionError("the WebSocket was closed")
+            self.buf += d
+
+    def recv(self):
+        self._need(2)
+        n = self.buf[1] & 0x7f
+        off = 2
+        if n == 126:
+            self._need(4)
+            n = int.from_bytes(self.buf[2:4], "big")
+            off = 4
+        elif n == 127:
+            self._need(10)
+            n = int.from_bytes(self.buf[2:10], "big")
+            off = 10
+        self._need(off + n)
+        data, self.buf = self.buf[off:off + n], self.buf[off + n:]
+        return data.decode()
+
+    def close(self):
+        self.s.close()
