@@ -8,7 +8,8 @@ PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 libuv1-dev libcurl4-openssl-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev
 libcriterion-dev openssl curl scdoc procps iproute2
 python3 python3-pytest python3-requests python3-websockets python3-dnspython python3-redis
-nginx haproxy wrk"
+nginx haproxy wrk dnsutils knot-dnsutils dnsperf dnsmasq
+redis-server redis-sentinel redis-tools"
 
 missing=""
 for p in $PKGS; do

@@ -10,6 +10,8 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "health/health.h"
+#include "hooks/hooks.h"
 
 /*
  * Every mapping of a compose file has two tables here: the keys berth acts
@@ -431,6 +433,81 @@ static int f_profiles(struct yaml_ctx *y, const struct yaml_node *n, void *field
 	return 0;
 }
 
+/* x-berth.check belongs to the health checks: their own rules judge it
+ * (on the JSON form built from these very nodes), and the key or item they
+ * blame is found again here for the position. */
+static int check_x_berth_check(struct spec__loader *L, const struct yaml_node *xb, const json_t *j)
+{
+	const struct yaml_pair *pc = yaml_map_find(xb, "check");
+	const struct yaml_node *at;
+	const char *key;
+	bool at_key;
+	char *why;
+	int index, rc;
+
+	if (!pc || health_xcheck_validate(json_object_get(j, "check"), &key, &index, &at_key, &why) == 0)
+		return 0;
+	at = pc->value;
+	size_t mark = yaml_path_push_key(&L->y, "check");
+	const struct yaml_pair *pk = key ? yaml_map_find(at, key) : NULL;
+	if (pk) {
+		yaml_path_push_key(&L->y, key);
+		at = at_key ? pk->key : pk->value;
+		if (index >= 0 && pk->value->kind == YAML_SEQ && index < pk->value->nitems) {
+			yaml_path_push_index(&L->y, index);
+			at = pk->value->items[index];
+		}
+	}
+	rc = spec__err(L, at, "%s", why);
+	yaml_path_pop(&L->y, mark);
+	free(why);
+	return rc;
+}
+
+/* x-berth.on_change and pre_start belong to the hook engine, whose own
+ * parser judges them once the files are merged (an override file may
+ * complete an entry); the key path it blames is walked here for the
+ * position. A template's own errors keep its FILE:LINE:COL. */
+static int check_x_berth_hooks(struct spec__loader *L, const struct yaml_node *xb, const json_t *j)
+{
+	const struct yaml_node *n = xb;
+	char *why = NULL, *at = NULL, *p;
+	bool at_key = false;
+	size_t mark = L->y.pathlen;
+	int rc;
+
+	if (L->pass != SPEC_PASS_MERGED || hooks_check_x_berth(j, L->st->project_dir, &why, &at, &at_key) == 0)
+		return 0;
+	for (p = at; *p;) {
+		if (*p == '.')
+			p++;
+		if (*p == '[') {
+			int i = atoi(p + 1);
+			p += strcspn(p, "]");
+			p += *p == ']';
+			if (n->kind != YAML_SEQ || i < 0 || i >= n->nitems)
+				break;
+			yaml_path_push_index(&L->y, i);
+			n = n->items[i];
+			continue;
+		}
+		char *k = xstrndup(p, strcspn(p, ".["));
+		const struct yaml_pair *pk = yaml_map_find(n, k);
+		p += strlen(k);
+		if (pk)
+			yaml_path_push_key(&L->y, k);
+		free(k);
+		if (!pk)
+			break;
+		n = at_key && !*p ? pk->key : pk->value;
+	}
+	rc = spec__err(L, n, "%s", why);
+	yaml_path_pop(&L->y, mark);
+	free(why);
+	free(at);
+	return rc;
+}
+
 static int f_x_berth(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 {
 	struct spec__loader *L = spec__L(y);
@@ -440,7 +517,9 @@ static int f_x_berth(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 		return spec__expected(L, n, "a mapping (berth's own keys: driver, check, lb, logs, on_change, pre_start)");
 	json_decref(s->x_berth);
 	s->x_berth = n->kind == YAML_MAP ? spec__node_to_json(n) : NULL;
-	return 0;
+	if (s->x_berth && check_x_berth_check(L, n, s->x_berth) < 0)
+		return -1;
+	return s->x_berth ? check_x_berth_hooks(L, n, s->x_berth) : 0;
 }
 
 /* ---- build ---- */

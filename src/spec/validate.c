@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "health/health.h"
 
 /* ---- messages outside the walk ---- */
 
@@ -223,8 +224,15 @@ out:
 static bool has_check(const struct spec__psvc *q)
 {
 	const struct spec_healthcheck *h = q->s.healthcheck;
+	bool off = false;
 
-	if (q->s.health_check || (q->s.x_berth && json_object_get(q->s.x_berth, "check")))
+	/* x-berth.check: false turns the others off; with a kind it is one */
+	if (health_xcheck_kind(q->s.x_berth ? json_object_get(q->s.x_berth, "check") : NULL, &off) !=
+	    HEALTH_KIND_NONE)
+		return true;
+	if (off)
+		return false;
+	if (q->s.health_check)
 		return true;
 	if (h && h->type != SPEC_HC_NONE && h->type != SPEC_HC_INHERIT)
 		return true;
