@@ -13,6 +13,7 @@ static int cmd_help(int argc, char **argv);
 
 static const struct cli_cmd cli_cmds[] = {
 	{"lb", "run the load balancer from a config file", cli_lb},
+	{"dns", "serve DNS from a catalog file: berth dns --catalog FILE", cli_dns},
 	{"config", "validate compose files and print the normalized stack", cli_config},
 	{"shim", "supervise one instance: berth shim DIR (docs/shim.md)", cli_shim},
 	{"agent", "run the node agent (store, scheduler, runner, API)", cli_agent},

@@ -12,6 +12,7 @@ struct cli_cmd {
 int cli_main(int argc, char **argv);
 
 int cli_lb(int argc, char **argv);
+int cli_dns(int argc, char **argv);
 int cli_config(int argc, char **argv);
 int cli_agent(int argc, char **argv);
 int cli_up(int argc, char **argv);
