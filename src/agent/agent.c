@@ -28,6 +28,8 @@
 #include "agent/mirror.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
+#include "dns/dns.h"
+#include "hooks/hooks.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/server.h"
@@ -252,6 +254,34 @@ static void on_old_lease(const struct store_result *r, void *arg)
 
 /* ---- start and stop ---- */
 
+static const char *const hook_event_names[] = {"hook.rendered", "hook.unchanged", "hook.render_failed",
+						 "hook.run_started", "hook.run_exited", "hook.pre_start_exited"};
+
+/* The hook engine's events join the agent's event log. */
+static void on_hook_event(const struct hooks_event *ev, void *arg)
+{
+	struct agent *a = arg;
+	json_t *j = json_pack("{s:s, s:s, s:i}", "stack", ev->stack, "service", ev->service, "hook", ev->hook);
+
+	if (ev->kind == HOOKS_EV_RUN_EXITED || ev->kind == HOOKS_EV_PRE_START_EXITED)
+		json_object_set_new(j, "status", json_integer(ev->status));
+	if (ev->kind == HOOKS_EV_PRE_START_EXITED)
+		json_object_set_new(j, "index", json_integer(ev->index));
+	if (ev->dest)
+		json_object_set_new(j, "dest", json_string(ev->dest));
+	if (ev->msg)
+		json_object_set_new(j, "message", json_string(ev->msg));
+	events_emit(a->events, hook_event_names[ev->kind], j);
+}
+
+static void on_catalog_change_for_hooks(const char *stack, const char *svc, void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->hooks)
+		hooks_catalog_changed(a->hooks, stack, svc);
+}
+
 static void start_components(struct agent *a)
 {
 	struct runner_opts ro = {
@@ -268,6 +298,10 @@ static void start_components(struct agent *a)
 		.berth = a->self,
 	};
 
+	struct hooks_opts ho = {.catalog = a->catalog, .data_dir = a->cfg->data_dir, .event = on_hook_event, .arg = a};
+	a->hooks = hooks_new(a->loop, &ho);
+	ro.hooks = a->hooks;
+	discovery_listen(a, on_catalog_change_for_hooks, a);
 	a->sched = agent_sched_new(a->loop, a->st, a->cfg->node);
 	agent_sched_set_lease(a->sched, a->lease);
 	a->runner = runner_new(&ro);
@@ -311,9 +345,16 @@ static void stop(struct agent *a, const char *why)
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	if (a->api)
 		http_server_close(a->api, on_api_closed, a);
+	if (a->dns)
+		dns_server_close(a->dns, NULL, NULL);
+	a->dns = NULL;
 	api_routes_stop(a);
 	if (a->runner)
 		runner_free(a->runner, on_runner_freed, a);
+	/* After the runner: its pending pre_starts end cancelled here. */
+	if (a->hooks)
+		hooks_free(a->hooks, NULL, NULL);
+	a->hooks = NULL;
 	if (a->sched)
 		agent_sched_free(a->sched, on_sched_freed, a);
 	discovery_stop(a);
@@ -399,6 +440,18 @@ int agent_run(struct agent_config *cfg)
 	a->nodes = mirror_new(a->st, "/berth/nodes/", NULL, NULL);
 	discovery_start(a);
 
+	if (cfg->dns_addr[0]) {
+		struct dns_opts dopt;
+		dns_opts_init(&dopt);
+		dopt.domain = cfg->dns_domain;
+		a->dns = dns_server_new(&loop, &dopt, a->catalog, &err);
+		if (!a->dns || dns_server_listen(a->dns, cfg->dns_addr, &err) < 0) {
+			fprintf(stderr, "berth agent: DNS on %s: %s (--dns-addr \"\" turns it off)\n", cfg->dns_addr, err);
+			free(err);
+			return 1;
+		}
+		log_info("agent", "DNS on %s (udp, tcp), zone %s", cfg->dns_addr, cfg->dns_domain);
+	}
 	/* The API last among the start-up steps that can fail, so nothing
 	 * answers before the agent can serve. */
 	struct http_server_opts so = {.authorize = api_routes_authorize};

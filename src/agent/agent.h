@@ -19,6 +19,8 @@ struct http_server;
 struct agent_sched;
 struct catalog;
 struct discovery;
+struct dns_server;
+struct hooks;
 
 struct agent {
 	uv_loop_t *loop;
@@ -33,6 +35,8 @@ struct agent {
 	struct mirror *nodes;
 	struct catalog *catalog;     /* the catalog as this agent sees it (discovery.c) */
 	struct discovery *discovery;
+	struct dns_server *dns;      /* NULL when --dns-addr is "" */
+	struct hooks *hooks;         /* on_change and pre_start (hooks/hooks.h) */
 	int64_t lease;               /* this node's lease (0 until granted) */
 	uv_timer_t keepalive;        /* renews the lease */
 	uv_signal_t sigterm, sigint;

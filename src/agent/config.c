@@ -48,6 +48,10 @@ static const struct opt opts[] = {
 	 "also serve the API on TCP HOST:PORT (needs --token-file)"},
 	{"token-file", "BERTH_TOKEN_FILE", OPT_STR_EMPTY, offsetof(struct agent_config, token_file),
 	 "file holding the bearer token the TCP API requires"},
+	{"dns-addr", "BERTH_DNS_ADDR", OPT_STR_EMPTY, offsetof(struct agent_config, dns_addr),
+	 "DNS server HOST:PORT (default 127.0.0.1:8600; \"\" turns it off)"},
+	{"dns-domain", "BERTH_DNS_DOMAIN", OPT_STR, offsetof(struct agent_config, dns_domain),
+	 "the DNS zone (default berth.)"},
 	{"port-range", "BERTH_PORT_RANGE", OPT_PORTS, 0, "instance ports (default 31000-32767)"},
 	{"log-level", "BERTH_LOG_LEVEL", OPT_LEVEL, offsetof(struct agent_config, log_level),
 	 "error | warn | info (default) | debug"},
@@ -310,6 +314,8 @@ int agent_config_resolve(const struct agent_flag *flags, int nflags, char **env,
 	c->addr = xstrdup("127.0.0.1");
 	c->api_addr = xstrdup("");
 	c->token_file = xstrdup("");
+	c->dns_addr = xstrdup("127.0.0.1:8600");
+	c->dns_domain = xstrdup("berth.");
 	c->port_min = 31000;
 	c->port_max = 32767;
 	c->log_level = xstrdup("info");

@@ -17,6 +17,8 @@ struct agent_config {
 	char *store;                 /* store URL; default sqlite:DATA_DIR/store.db */
 	char *api_addr;              /* optional TCP listener "HOST:PORT" ("" = none) */
 	char *token_file;            /* token required on the TCP listener */
+	char *dns_addr;              /* DNS server "HOST:PORT" ("" = none; port 0: any) */
+	char *dns_domain;            /* its zone, e.g. "berth." */
 	int port_min, port_max;      /* instance port range */
 	char *log_level;
 	char *log_format;

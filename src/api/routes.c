@@ -6,6 +6,7 @@
 #include "api/routes.h"
 #include "api/routes-int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "agent/logs.h"
 #include "agent/mirror.h"
 #include "core/log.h"
+#include "dns/dns.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "http/server.h"
@@ -606,6 +608,7 @@ static void get_info(struct agent *a, struct http_req *rq)
 			      "started_at", a->started_at, "pid", (int)getpid(), "lease", (json_int_t)a->lease,
 			      "events_seq", (json_int_t)events_last_seq(a->events));
 	json_object_set_new(j, "blocking_queries", json_integer(api__catalog_waiters()));
+	json_object_set_new(j, "dns_port", json_integer(a->dns ? dns_server_port(a->dns) : 0));
 	http_reply_json(rq, 200, j);
 }
 
@@ -656,6 +659,22 @@ void api_routes_handle(struct http_req *rq, void *arg)
 				 : strcmp(segs[3], "start") == 0 ? SVC_START
 								 : SVC_RESTART;
 		post_services(a, rq, segs[2], op);
+	} else if (n == 7 && strcmp(segs[1], "instances") == 0 && strcmp(segs[5], "check") == 0 &&
+		   (strcmp(segs[6], "pass") == 0 || strcmp(segs[6], "fail") == 0) &&
+		   (rq->method == HTTP1_M_PUT || rq->method == HTTP1_M_POST)) {
+		/* A TTL check's refresh: PUT /v1/instances/STACK/SVC/IDX/check/pass */
+		char note[512];
+		const char *nt = http_req_query(rq, "note", note, sizeof(note));
+		char *end;
+		long idx = strtol(segs[4], &end, 10);
+		int rc = *end || idx < 1 || !a->runner ? -ENOENT
+			 : runner_ttl(a->runner, segs[2], segs[3], (int)idx, strcmp(segs[6], "pass") == 0, nt);
+		if (rc == -ENOENT)
+			http_reply_error(rq, 404, "no instance %s.%s of stack %s runs on this node", segs[3], segs[4], segs[2]);
+		else if (rc < 0)
+			http_reply_error(rq, 409, "%s.%s has no ttl check (x-berth.check.ttl)", segs[3], segs[4]);
+		else
+			http_reply_json(rq, 200, json_pack("{s:b}", "ok", 1));
 	} else if (n == 2 && strcmp(segs[1], "instances") == 0 && get) {
 		char stack[128], svc[128];
 		const char *s = http_req_query(rq, "stack", stack, sizeof(stack));

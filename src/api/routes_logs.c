@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -192,6 +193,46 @@ static void on_count(const struct log_line *l, void *arg)
 	(*(long *)arg)++;
 }
 
+static struct follow *add_follow(struct stream *s, const char *path, const char *name, const char *svc, int idx,
+				 bool history)
+{
+	s->f = xrealloc(s->f, sizeof(*s->f) * (size_t)(s->nf + 1));
+	struct follow *f = &s->f[s->nf];
+	memset(f, 0, sizeof(*f));
+	log_reader_init(&f->rd, path, s->nf);
+	f->instance = xstrdup(name);
+	f->service = xstrdup(svc);
+	f->index = idx;
+	if (history && s->tail >= 0) {
+		/* Start near the end; count what is left, drop the excess. */
+		log_reader_seek_tail(&f->rd, s->tail);
+		struct log_reader probe;
+		long n = 0;
+		log_reader_init(&probe, f->rd.path, 0);
+		probe.offset = f->rd.offset;
+		probe.ino = f->rd.ino;
+		log_reader_poll(&probe, 0, on_count, &n, NULL);
+		log_reader_free(&probe);
+		f->skip = n > s->tail ? n - s->tail : 0;
+	}
+	s->nf++;
+	return f;
+}
+
+/* A service's hook output (hooks.log), shown as "<svc>.hook". */
+static void add_hook_log(struct stream *s, const char *svc, bool history)
+{
+	char name[300];
+	snprintf(name, sizeof(name), "%s.hook", svc);
+	for (int k = 0; k < s->nf; k++)
+		if (strcmp(s->f[k].instance, name) == 0)
+			return;
+	char *path = xasprintf("%s/instances/%s/%s/hooks.log", s->a->cfg->data_dir, s->stack, svc);
+	if (access(path, F_OK) == 0)
+		add_follow(s, path, name, svc, 0, history);
+	free(path);
+}
+
 /* Adds a follower for every selected instance of this node not followed
  * yet. <history>: it joins the merge of the past (tail applies); else it
  * is new and read from its start. */
@@ -212,32 +253,14 @@ static void add_followers(struct stream *s, bool history)
 		/* Logs live on the instance's node; this agent serves its own. */
 		if (node && strcmp(node, s->a->cfg->node) != 0)
 			continue;
+		add_hook_log(s, svc, history);
 		for (int k = 0; k < s->nf && !have; k++)
 			have = strcmp(s->f[k].instance, inst) == 0;
 		if (have)
 			continue;
-		s->f = xrealloc(s->f, sizeof(*s->f) * (size_t)(s->nf + 1));
-		struct follow *f = &s->f[s->nf];
-		memset(f, 0, sizeof(*f));
 		char *path = runner_log_path(s->a->cfg->data_dir, s->stack, svc, idx);
-		log_reader_init(&f->rd, path, s->nf);
+		add_follow(s, path, inst, svc, idx, history);
 		free(path);
-		f->instance = xstrdup(inst);
-		f->service = xstrdup(svc);
-		f->index = idx;
-		if (history && s->tail >= 0) {
-			/* Start near the end; count what is left, drop the excess. */
-			log_reader_seek_tail(&f->rd, s->tail);
-			struct log_reader probe;
-			long n = 0;
-			log_reader_init(&probe, f->rd.path, 0);
-			probe.offset = f->rd.offset;
-			probe.ino = f->rd.ino;
-			log_reader_poll(&probe, 0, on_count, &n, NULL);
-			log_reader_free(&probe);
-			f->skip = n > s->tail ? n - s->tail : 0;
-		}
-		s->nf++;
 	}
 	json_decref(insts);
 }

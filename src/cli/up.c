@@ -124,11 +124,6 @@ static void note_unenforced(const struct spec_stack *s)
 	for (int i = 0; i < s->nservices; i++) {
 		const struct spec_service *v = &s->services[i];
 		const struct spec_resources *l = &v->deploy.limits;
-		if (v->healthcheck && v->healthcheck->type != SPEC_HC_NONE)
-			fprintf(stderr, "note: services.%s.healthcheck: health checks are not run yet; "
-					"depends_on service_healthy waits for the instances to run\n", v->name);
-		if (v->health_check)
-			fprintf(stderr, "note: services.%s (rancher-compose health_check): not run yet\n", v->name);
 		if (l->cpus || l->memory || l->pids)
 			fprintf(stderr, "note: services.%s.deploy.resources.limits: not enforced by the process "
 					"driver yet\n", v->name);

@@ -20,6 +20,13 @@
 
 struct mirror;
 struct health_check;
+struct hooks_pre;
+struct pre_token;
+
+struct strv {
+	char **v;
+	int n, cap;
+};
 
 enum rhealth {
 	RH_NONE = 0,     /* no check: routable while running. Please keep at zero. */
@@ -90,6 +97,12 @@ struct rinst {
 	struct health_check *check;  /* running check, or NULL */
 	char health_msg[256];        /* the check's last output */
 	json_t *urls;                /* a berth/lb instance: the URLs it serves, or NULL */
+	bool check_started;          /* its check runs for the current run */
+	bool restart_unhealthy;      /* its check turned unhealthy: the pass restarts it */
+	bool unhealthy_restart;      /* the stop under way is such a restart */
+	struct hooks_pre *pre;       /* its pre_start (and first render) runs */
+	struct pre_token *pre_tok;   /* that request's callback argument */
+	bool pre_done;               /* passed: the next inst_start goes on to exec */
 	int64_t health_since_ms;     /* loop ms the health last changed */
 };
 
@@ -102,6 +115,7 @@ struct rstack {
 	json_t *state;               /* the record's "state" object (borrowed from the mirror's copy) */
 	json_t *record;              /* own reference to the whole record */
 	uint64_t *hashes;            /* [spec->nservices] definition hashes */
+	bool hooks_synced;           /* its services' hooks were given to the engine */
 };
 
 struct runner {
@@ -115,6 +129,7 @@ struct runner {
 	struct mirror *allocs, *stacks, *status;
 	struct rinst *insts;
 	struct rstack *rstacks;
+	struct strv hooked;          /* "stack/svc" whose hooks the engine runs here */
 	struct ports ports;
 	uv_timer_t kick;             /* the next reconcile pass */
 	uv_timer_t due;              /* the next backoff that ends */
@@ -127,10 +142,6 @@ struct runner {
 	int writes;                  /* status writes in flight */
 };
 
-struct strv {
-	char **v;
-	int n, cap;
-};
 
 /* ---- runner_util.c ---- */
 void runner__now_rfc3339(char *buf, size_t cap);
@@ -158,6 +169,19 @@ void runner__unpublish(struct runner *r, struct rinst *in);
 uint64_t runner__drain_ms(const struct spec_stack *st, const struct spec_service *svc);
 const char *runner__health_name(enum rhealth h);
 
+bool runner__routed_to(const struct spec_stack *st, const char *svc);
+
+/* ---- runner_health.c ---- */
+/* Starts the instance's check (its own, or the implicit TCP check of a
+ * service a load balancer routes to); <env> and <cwd> are the run's. */
+void runner__health_start(struct rinst *in, const struct spec_stack *st, const struct spec_service *svc,
+			  char *const *env, const char *cwd);
+void runner__health_stop(struct rinst *in);
+
+/* ---- runner.c, for the other files ---- */
+void runner__emit(struct rinst *in, const char *type, json_t *extra);
+void runner__schedule(struct runner *r);
+
 /* ---- runner_env.c ---- */
 void runner__release_ports(struct rinst *in);
 bool runner__save_ports(struct rinst *in);
@@ -168,5 +192,8 @@ const char *runner__assign_ports(struct rinst *in, const struct spec_service *sv
 char *runner__expand(const struct rinst *in, const char *s);
 void runner__build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env);
 void runner__ensure_bind_paths(const struct spec_service *svc);
+/* The service's own environment (for its hooks): its environment plus the
+ * host variables instances inherit. */
+void runner__service_env(const struct spec_service *svc, struct strv *env);
 
 #endif

@@ -35,6 +35,8 @@
 #include "runner/driver.h"
 #include "runner/ports.h"
 #include "runner/restart.h"
+#include "health/health.h"
+#include "hooks/hooks.h"
 #include "lb/stackcfg.h"
 #include "spec/spec.h"
 
@@ -217,6 +219,16 @@ static const char *state_name(const struct rinst *in)
 	return rstate_names[in->state];
 }
 
+void runner__emit(struct rinst *in, const char *type, json_t *extra)
+{
+	emit(in, type, extra);
+}
+
+void runner__schedule(struct runner *r)
+{
+	schedule(r);
+}
+
 static void set_state(struct rinst *in, enum rstate st, const char *fmt, ...)
 {
 	va_list ap;
@@ -262,6 +274,8 @@ static json_t *status_json(const struct rinst *in)
 	json_object_set_new(j, "signal", in->signal > 0 ? json_integer(in->signal) : json_null());
 	json_object_set_new(j, "message", json_string(in->message));
 	json_object_set_new(j, "health", json_string(runner__health_name(in->health)));
+	if (in->health_msg[0])
+		json_object_set_new(j, "health_output", json_string(in->health_msg));
 	json_object_set_new(j, "generation", json_integer(in->generation));
 	if (in->urls)
 		json_object_set(j, "urls", in->urls);
@@ -412,6 +426,9 @@ static void on_started(struct driver_run *run, pid_t pid, void *arg)
 
 static void run_ended(struct rinst *in)
 {
+	runner__health_stop(in);
+	in->check_started = false;
+	in->restart_unhealthy = false;
 	driver_release(in->run);
 	in->run = NULL;
 	in->pid = 0;
@@ -434,7 +451,11 @@ static void on_exited(struct driver_run *run, int code, int sig, void *arg)
 	if (in->state == RS_STOPPING) {
 		switch (in->after) {
 		case AFTER_STOP_RESTART:
-			in->hist = (struct restart_history){0};
+			/* A restart asked for starts over; one for unhealthiness is
+			 * a failure, and its history stays. */
+			if (!in->unhealthy_restart)
+				in->hist = (struct restart_history){0};
+			in->unhealthy_restart = false;
 			set_state(in, RS_NEW, NULL);
 			break;
 		case AFTER_STOP_REMOVE:
@@ -537,6 +558,65 @@ static int next_run_seq(struct rinst *in)
 	return max + 1;
 }
 
+static bool has_hooks(const struct spec_service *svc)
+{
+	return json_object_get(svc->x_berth, "on_change") || json_object_get(svc->x_berth, "pre_start");
+}
+
+static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_service *svc, int svc_idx);
+
+/* The argument of a pending pre_start: the instance may be freed before
+ * the engine calls back (runner_free), which then finds NULL here. */
+struct pre_token {
+	struct rinst *in;
+};
+
+/* pre_start ended (or the service's hooks rendered once): start for real,
+ * or fail as a start does. */
+static void on_pre_done(int status, void *arg)
+{
+	struct pre_token *tok = arg;
+	struct rinst *in = tok->in;
+	char why[128];
+
+	free(tok);
+	if (!in)
+		return;
+	in->pre = NULL;
+	in->pre_tok = NULL;
+	if (in->state != RS_STARTING || in->r->closing) {
+		if (in->state == RS_STARTING)
+			set_state(in, RS_NEW, NULL);
+		return;
+	}
+	if (status == UV_ECANCELED) {
+		/* Cancelled by a stop or a removal: the pass decides again. */
+		set_state(in, RS_NEW, NULL);
+		return;
+	}
+	if (status != 0) {
+		if (status > 128 && status < 256)
+			snprintf(why, sizeof(why), "pre_start killed by signal %d", status - 128);
+		else if (status == UV_ETIMEDOUT)
+			snprintf(why, sizeof(why), "pre_start timed out");
+		else if (status < 0)
+			snprintf(why, sizeof(why), "pre_start could not run: %s", uv_strerror(status));
+		else
+			snprintf(why, sizeof(why), "pre_start exited %d", status);
+		start_failed(in, why);
+		return;
+	}
+	struct rstack *rs = find_stack(in->r, in->stack);
+	int idx;
+	const struct spec_service *svc = find_service(rs, in->service, &idx);
+	if (!svc) {
+		set_state(in, RS_NEW, NULL);
+		return;
+	}
+	in->pre_done = true;
+	inst_start(in, rs, svc, idx);
+}
+
 static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_service *svc, int svc_idx)
 {
 	struct runner *r = in->r;
@@ -552,6 +632,23 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		start_failed(in, why);
 		return;
 	}
+	if (r->o.hooks && has_hooks(svc) && !in->pre_done) {
+		/* First pre_start (and the first render of the service's
+		 * on_change templates, which the instance may read). The run
+		 * is for this definition: a redeploy meanwhile cancels it. */
+		struct strv penv = {0};
+		in->run_hash = rs->hashes[svc_idx];
+		in->run_restart_gen = svc_restart_gen(rs, in->service);
+		runner__build_env(in, svc, &penv);
+		set_state(in, RS_STARTING, "running pre_start");
+		struct pre_token *tok = XNEW(struct pre_token);
+		tok->in = in;
+		in->pre_tok = tok;
+		hooks_pre_start(r->o.hooks, in->stack, in->service, in->index, penv.v, on_pre_done, tok, &in->pre);
+		runner__strv_free(&penv);
+		return;
+	}
+	in->pre_done = false;
 	if (lb_stack_is_lb(svc)) {
 		/* berth's own load balancer: `berth lb` on the configuration its
 		 * x-berth.lb or lb_config describes, servers from this agent's
@@ -656,6 +753,7 @@ static void inst_stop(struct rinst *in, enum after_stop after)
 		return;
 	}
 	in->after = after;
+	runner__health_stop(in);
 	/* deregister -> drain -> signal: the catalog record goes first (the
 	 * state change unpublishes it), the stop signal only after the drain,
 	 * so a load balancer stops sending before the instance stops serving. */
@@ -758,6 +856,10 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	char why[256];
 
 	if (!in->wanted || !svc) {
+		if (in->pre) {
+			hooks_pre_cancel(in->pre);
+			return;
+		}
 		if (in->run) {
 			inst_stop(in, AFTER_STOP_REMOVE);
 			if (in->drain_until)
@@ -774,6 +876,11 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	if (gen != in->generation) {
 		in->generation = gen;
 		in->status_dirty = true;
+	}
+	if (in->pre && (svc_stopped(rs, in->service) ||
+			in->run_hash != rs->hashes[svc_idx] || in->run_restart_gen != svc_restart_gen(rs, in->service))) {
+		hooks_pre_cancel(in->pre); /* on_pre_done(UV_ECANCELED) follows */
+		return;
 	}
 	if (in->state == RS_STOPPING || in->state == RS_STARTING) {
 		if (in->state == RS_STOPPING && in->after == AFTER_STOP_REMOVE)
@@ -808,10 +915,32 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	}
 	bool changed = in->run_hash != rs->hashes[svc_idx] || in->run_restart_gen != svc_restart_gen(rs, in->service);
 	if (in->run) {
-		if (changed) {
+		if (changed || in->restart_unhealthy) {
+			if (!changed) {
+				/* Unhealthy: replaced, as a failure (it counts). */
+				in->hist.restarts++;
+				in->unhealthy_restart = true;
+				log_warn("runner", "%s/%s.%d is unhealthy: restarting it", in->stack, in->service, in->index);
+			}
+			in->restart_unhealthy = false;
 			inst_stop(in, AFTER_STOP_RESTART);
 			if (in->drain_until)
 				drain_step(in, now, next_due);
+			return;
+		}
+		if (in->state == RS_RUNNING && !in->check_started) {
+			/* Started here or adopted: its check starts now (with the
+			 * run's environment, rebuilt the same way). */
+			struct strv env = {0};
+			char *cwd = svc->working_dir && svc->working_dir[0] == '/' ? xstrdup(svc->working_dir)
+				    : svc->working_dir ? xasprintf("%s/%s", rs->spec->project_dir, svc->working_dir)
+						       : xstrdup(rs->spec->project_dir);
+			runner__build_env(in, svc, &env);
+			in->check_started = true;
+			runner__health_start(in, rs->spec, svc, env.v, cwd);
+			in->status_dirty = true;
+			runner__strv_free(&env);
+			free(cwd);
 		}
 		return;
 	}
@@ -845,6 +974,61 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	inst_start(in, rs, svc, svc_idx);
 }
 
+/* The hook engine runs a service's on_change hooks on the nodes where the
+ * service has instances: here, those with one allocated to this node. */
+static void sync_hooks(struct runner *r)
+{
+	struct strv want = {0};
+
+	if (!r->o.hooks)
+		return;
+	for (struct rinst *in = r->insts; in; in = in->next) {
+		struct rstack *rs = find_stack(r, in->stack);
+		const struct spec_service *svc = find_service(rs, in->service, NULL);
+		if (!in->wanted || !svc || !has_hooks(svc))
+			continue;
+		char *key = xasprintf("%s/%s", in->stack, in->service);
+		bool dup = false;
+		for (int i = 0; i < want.n && !dup; i++)
+			dup = strcmp(want.v[i], key) == 0;
+		if (dup) {
+			free(key);
+			continue;
+		}
+		runner__strv_add(&want, key);
+		bool known = false;
+		for (int i = 0; i < r->hooked.n && !known; i++)
+			known = strcmp(r->hooked.v[i], key) == 0;
+		/* New here, or its stack changed: (re)configure; an unchanged
+		 * config keeps its hooks running. */
+		if (!known || !rs->hooks_synced) {
+			struct strv env = {0};
+			char *err = NULL;
+			runner__service_env(svc, &env);
+			if (hooks_set_service(r->o.hooks, in->stack, svc, rs->spec->project_dir, env.v, &err) < 0) {
+				log_error("runner", "services.%s: on_change: %s", svc->name, err);
+				free(err);
+			}
+			runner__strv_free(&env);
+		}
+	}
+	for (struct rstack *rs = r->rstacks; rs; rs = rs->next)
+		rs->hooks_synced = true;
+	for (int i = 0; i < r->hooked.n; i++) {
+		bool keep = false;
+		for (int k = 0; k < want.n && !keep; k++)
+			keep = strcmp(want.v[k], r->hooked.v[i]) == 0;
+		if (!keep) {
+			char *slash = strchr(r->hooked.v[i], '/');
+			*slash = 0;
+			hooks_remove_service(r->o.hooks, r->hooked.v[i], slash + 1);
+			*slash = '/';
+		}
+	}
+	runner__strv_free(&r->hooked);
+	r->hooked = want;
+}
+
 static void on_due(uv_timer_t *t)
 {
 	schedule(t->data);
@@ -874,6 +1058,7 @@ static void pass(struct runner *r)
 			in = inst_new(r, stack, svc, idx);
 		in->wanted = true;
 	}
+	sync_hooks(r);
 	/* inst_remove unlinks: walk with a saved next. */
 	for (struct rinst *in = r->insts, *next; in; in = next) {
 		next = in->next;
@@ -1049,6 +1234,11 @@ void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
 	while (r->insts) {
 		struct rinst *in = r->insts;
 		r->insts = in->next;
+		runner__health_stop(in);
+		if (in->pre) {
+			in->pre_tok->in = NULL; /* its callback comes later */
+			hooks_pre_cancel(in->pre);
+		}
 		if (in->run)
 			driver_release(in->run);
 		runner__release_ports(in);
@@ -1071,6 +1261,7 @@ void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
 	free(r->data_dir);
 	free(r->shim);
 	free(r->berth);
+	runner__strv_free(&r->hooked);
 	uv_close((uv_handle_t *)&r->kick, on_runner_handle_closed);
 	uv_close((uv_handle_t *)&r->due, on_runner_handle_closed);
 }

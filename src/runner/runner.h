@@ -27,6 +27,7 @@
 struct runner;
 struct events;
 struct catalog;
+struct hooks;
 
 struct runner_opts {
 	uv_loop_t *loop;
@@ -39,6 +40,7 @@ struct runner_opts {
 	int port_min, port_max;
 	struct catalog *catalog;     /* the agent's view of the catalog, for ${endpoints:...} */
 	const char *berth;           /* the berth binary, for `image: berth/lb` services */
+	struct hooks *hooks;         /* the hook engine: on_change and pre_start (may be NULL) */
 };
 
 struct runner *runner_new(const struct runner_opts *o);
@@ -50,6 +52,11 @@ void runner_set_lease(struct runner *r, int64_t lease);
 /* Stops following the store; instances keep running (they outlive the
  * agent). <done> runs once the runner's handles are closed. */
 void runner_free(struct runner *r, void (*done)(void *arg), void *arg);
+
+/* A TTL check's refresh from the API: the instance's check passes (or
+ * fails) with <note> and its TTL restarts. Returns 0; -ENOENT when no such
+ * instance runs here; -EINVAL when its check is not a ttl check. */
+int runner_ttl(struct runner *r, const char *stack, const char *svc, int index, bool pass, const char *note);
 
 /* The log file of an instance (heap string). */
 char *runner_log_path(const char *data_dir, const char *stack, const char *svc, int index);

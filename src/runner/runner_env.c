@@ -306,3 +306,16 @@ void runner__ensure_bind_paths(const struct spec_service *svc)
 			runner__mkdir_p(v->source, 0755);
 	}
 }
+
+void runner__service_env(const struct spec_service *svc, struct strv *env)
+{
+	for (int i = 0; i < svc->nenvironment; i++)
+		runner__strv_add(env, xstrdup(svc->environment[i]));
+	for (size_t i = 0; i < sizeof(inherited_env) / sizeof(inherited_env[0]); i++) {
+		const char *v = getenv(inherited_env[i]);
+		if (v && !env_has(env, inherited_env[i]))
+			runner__strv_add(env, xasprintf("%s=%s", inherited_env[i], v));
+	}
+	if (!env_has(env, "PATH"))
+		runner__strv_add(env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+}

@@ -110,7 +110,7 @@ void runner__publish(struct runner *r, struct rinst *in, const struct spec_servi
 /* Whether a load balancer of the stack routes to <svc>: an x-berth.lb
  * whose backends name it as their servers' service, or a rancher-compose
  * lb_config port rule naming it. */
-static bool routed_to(const struct spec_stack *st, const char *svc)
+bool runner__routed_to(const struct spec_stack *st, const char *svc)
 {
 	for (int i = 0; i < st->nservices; i++) {
 		const struct spec_service *s = &st->services[i];
@@ -148,5 +148,5 @@ uint64_t runner__drain_ms(const struct spec_stack *st, const struct spec_service
 	uint64_t ms;
 	if (json_is_string(d) && duration_parse(json_string_value(d), &ms) == 0)
 		return ms;
-	return routed_to(st, svc->name) ? svc->stop_grace_period : 0;
+	return runner__routed_to(st, svc->name) ? svc->stop_grace_period : 0;
 }

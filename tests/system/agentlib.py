@@ -56,7 +56,7 @@ class Agent:
     def start(self):
         self.log = open(self.log_path, "a")
         argv = [BERTH, "agent", "--data-dir", self.data_dir, "--port-range", "%d-%d" % self.port_range,
-                "--lease-ttl", "5s", *self.extra_args]
+                "--lease-ttl", "5s", "--dns-addr", "127.0.0.1:0", *self.extra_args]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         wait_for(lambda: self.answers() or self.proc.poll() is not None, timeout=15, what="the agent's API")
         assert self.proc.poll() is None, "berth agent exited:\n" + self.logs()

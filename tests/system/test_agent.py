@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from agentlib import Agent, by_instance, pgid_alive, pid_alive, wait_states, write
-from conftest import BERTH, SLOW, wait_for
+from conftest import BERTH, SLOW, free_port, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -328,7 +328,7 @@ def test_fixed_host_port_and_conflict(agent, tmpdir_path):
         s.bind(("127.0.0.1", 0))
         busy = s.getsockname()[1]
         s.listen(1)
-        free = busy + 1 if busy < 65000 else busy - 1
+        free = free_port()
         d = project(tmpdir_path, "fx", """
 services:
   app:
@@ -341,7 +341,7 @@ services:
         agent.cli("up", "-d", cwd=d, check=False)
         st = by_instance(wait_states(agent, "fx", lambda l: len(l) == 2 and all(
             i["state"] in ("running", "failed") for i in l), what="both settled"))
-    assert st["app.1"]["state"] == "running" and st["app.1"]["port"] == free
+    assert st["app.1"]["state"] == "running" and st["app.1"]["port"] == free, st["app.1"]["message"]
     assert wait_for(lambda: get(free)).startswith("app.1")
     assert st["clash.1"]["state"] == "failed"
     assert "host port %d is already in use" % busy in st["clash.1"]["message"]
