@@ -362,6 +362,21 @@ static void on_status_deleted(const struct store_result *res, void *arg)
 }
 
 /* The instance is no longer allocated and has stopped: forget it. */
+/* The memory of an instance; its process, ports and records are the
+ * caller's to have dealt with. */
+static void inst_free(struct rinst *in)
+{
+	for (int i = 0; i < in->ntags; i++)
+		free(in->tags[i]);
+	free(in->tags);
+	free(in->cat_value);
+	json_decref(in->urls);
+	free(in->stack);
+	free(in->service);
+	free(in->dir);
+	free(in);
+}
+
 static void inst_remove(struct rinst *in)
 {
 	struct runner *r = in->r;
@@ -381,15 +396,7 @@ static void inst_remove(struct rinst *in)
 	emit(in, "instance.removed", NULL);
 	runner__release_ports(in);
 	runner__rm_rf(in->dir);
-	for (int i = 0; i < in->ntags; i++)
-		free(in->tags[i]);
-	free(in->tags);
-	free(in->cat_value);
-	json_decref(in->urls);
-	free(in->stack);
-	free(in->service);
-	free(in->dir);
-	free(in);
+	inst_free(in);
 }
 
 
@@ -1242,14 +1249,7 @@ void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
 		if (in->run)
 			driver_release(in->run);
 		runner__release_ports(in);
-		for (int i = 0; i < in->ntags; i++)
-			free(in->tags[i]);
-		free(in->tags);
-		free(in->cat_value);
-		free(in->stack);
-		free(in->service);
-		free(in->dir);
-		free(in);
+		inst_free(in);
 	}
 	while (r->rstacks) {
 		struct rstack *rs = r->rstacks;
