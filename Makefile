@@ -63,6 +63,8 @@ bench: deps
 	$(MAKE) all
 	sh bench/lb.sh $(BUILD)/berth
 	sh bench/agent.sh $(BUILD)/berth
+	sh bench/dns.sh $(BUILD)/berth
+	sh bench/discovery.sh $(BUILD)/berth
 
 install: all
 	meson install -C $(BUILD)
