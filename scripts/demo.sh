@@ -46,18 +46,25 @@ cd "$here/examples/demo"
 echo
 "$berth" ps --data-dir "$data"
 echo
-echo "  Open the replicas:"
 "$berth" ps --json --data-dir "$data" | /usr/bin/python3 -c '
 import json, sys
-for i in json.load(sys.stdin):
+insts = json.load(sys.stdin)
+print("  The load balancer (each request to the next healthy replica):")
+for i in insts:
+    for u in i.get("urls") or []:
+        print("    %s/" % u)
+print("  The replicas themselves:")
+for i in insts:
     if i["service"] == "web" and i.get("port"):
         print("    %-6s http://%s:%d/" % (i["instance"], i["addr"], i["port"]))'
 cat <<MSG
 
   Try, in another terminal:
+    curl -s http://127.0.0.1:${DEMO_PORT:-8080}/      (again: another instance answers)
+    $berth scale -p demo web=5 --data-dir $data   (the lb follows)
+    kill -9 <a web pid>     (out of the lb, restarted: restart: always; see ps)
+    dig @127.0.0.1 -p 8600 +short web.demo.berth SRV
     $berth ps -p demo --data-dir $data
-    $berth scale -p demo web=5 --data-dir $data
-    kill -9 <a web pid>     (restart: always brings it back; see ps)
   Following the logs; Ctrl-C removes the stack and stops the agent.
 
 MSG
