@@ -15,12 +15,13 @@ Environment: BENCH_ROUNDS (5), BENCH_INSTANCES (50)."""
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from benchproc import stop_agent
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or 5)
 N = int(os.environ.get("BENCH_INSTANCES") or 50)
@@ -95,21 +96,7 @@ def main():
         print("  agent RSS with %d instances:        %d kB" % (N, statistics.median(busy)))
         print("  shim RSS (median of %d shims):      %d kB" % (len(shims), statistics.median(shims)))
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(10)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-        # Anything a failed round left: stop it by the shims' state files.
-        for root, _, files in os.walk(os.path.join(data, "instances")):
-            if "state.json" in files:
-                try:
-                    with open(os.path.join(root, "state.json")) as f:
-                        st = json.load(f)
-                    os.killpg(st["pgid"], signal.SIGKILL)
-                    os.kill(st["shim_pid"], signal.SIGKILL)
-                except (OSError, ValueError, KeyError, TypeError):
-                    pass
+        stop_agent(agent, data, timeout=10)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

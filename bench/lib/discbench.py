@@ -30,7 +30,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -44,15 +43,11 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BACKEND = os.path.join(ROOT, "tests", "system", "backend.py")
 sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
 
+from benchproc import children_of, free_port, stop_agent  # noqa: E402
+
 CHANGES = int(os.environ.get("BENCH_CHANGES") or 100)
 LOAD_CHANGES = int(os.environ.get("BENCH_LOAD_CHANGES") or 20)
 OUT_RUN = 4
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Api:
@@ -102,19 +97,7 @@ def nginx_workers(pidfile):
     """How many worker processes the nginx master has: more than one while
     a reload's old worker drains."""
     with open(pidfile) as f:
-        master = f.read().strip()
-    n = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        if st[st.rindex(")") + 2:].split()[1] == master:
-            n += 1
-    return n
+        return len(children_of(int(f.read().strip())))
 
 
 def pct(xs, p):
@@ -339,19 +322,7 @@ services:
             cli("down")
         except Exception:
             pass
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(15)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-        for root, _, files in os.walk(os.path.join(data, "instances")):
-            if "state.json" in files:
-                try:
-                    with open(os.path.join(root, "state.json")) as f:
-                        st = json.load(f)
-                    os.killpg(st["pgid"], signal.SIGKILL)
-                except (OSError, ValueError, KeyError, TypeError):
-                    pass
+        stop_agent(agent, data)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

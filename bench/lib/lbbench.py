@@ -45,6 +45,8 @@ import sys
 import tempfile
 import time
 
+from benchproc import children_of, free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = sys.executable
 
@@ -108,22 +110,6 @@ def spawn(argv, log_path=None, **kw):
     return p
 
 
-def children_of(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        ppid = int(st[st.rindex(")") + 2:].split()[1])
-        if ppid == pid:
-            kids.append(int(d))
-    return kids
-
-
 def descendants(pid):
     out, todo = [], [pid]
     while todo:
@@ -161,12 +147,6 @@ def cleanup():
             stop(p, timeout=3)
         except Exception as e:  # keep going: every process must go
             log("cleanup: pid %d: %r" % (p.pid, e))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port):
