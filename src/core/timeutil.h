@@ -7,6 +7,10 @@
 /* Parses "250ms", "2s", "5m", "1h", "1d", or a bare number of milliseconds
  * (HAProxy's convention). Returns 0, or -1 on junk or overflow. */
 int duration_parse(const char *s, uint64_t *ms);
+/* Go's time.ParseDuration syntax, as compose files use it ("1m30s",
+ * "1.5s", "500ms"; a bare "0" only), in whole milliseconds: a duration
+ * with a sub-millisecond remainder is refused, not rounded. */
+int duration_parse_go(const char *s, uint64_t *ms);
 /* Monotonic milliseconds. */
 uint64_t time_mono_ms(void);
 

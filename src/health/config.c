@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/timeutil.h"
 
 /*
  * Precedence (docs/health.md): an x-berth.check with a kind key (http, tcp,
@@ -107,66 +108,6 @@ static void set_shell(struct health_config *c, const char *line)
 
 /* ---- JSON values as YAML wrote them ---- */
 
-/* Go's time.ParseDuration syntax ("1m30s", "1.5s", "500ms"), in whole
- * milliseconds, the same as compose durations (src/spec/values.c). */
-static int go_duration(const char *s, uint64_t *ms)
-{
-	static const struct {
-		const char *unit;
-		uint64_t ns;
-	} units[] = {
-		{"ns", 1}, {"us", 1000}, {"\xc2\xb5s", 1000}, {"\xce\xbcs", 1000},
-		{"ms", 1000000}, {"s", 1000000000ULL}, {"m", 60000000000ULL}, {"h", 3600000000000ULL},
-	};
-	unsigned __int128 total = 0;
-	const char *p = s;
-
-	if (strcmp(s, "0") == 0) {
-		*ms = 0;
-		return 0;
-	}
-	if (!*p)
-		return -1;
-	while (*p) {
-		uint64_t whole = 0, frac = 0, den = 1, unit = 0;
-		bool digits = false;
-		size_t ulen = 0;
-
-		for (; *p >= '0' && *p <= '9'; p++, digits = true) {
-			if (whole > UINT64_MAX / 10 - 10)
-				return -1;
-			whole = whole * 10 + (uint64_t)(*p - '0');
-		}
-		if (*p == '.') {
-			for (p++; *p >= '0' && *p <= '9'; p++, digits = true) {
-				if (den < 1000000000000000000ULL) {
-					frac = frac * 10 + (uint64_t)(*p - '0');
-					den *= 10;
-				}
-			}
-		}
-		if (!digits)
-			return -1;
-		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-			size_t n = strlen(units[i].unit);
-			if (strncmp(p, units[i].unit, n) == 0 && n > ulen) {
-				unit = units[i].ns;
-				ulen = n;
-			}
-		}
-		if (!unit)
-			return -1;
-		p += ulen;
-		total += (unsigned __int128)whole * unit + (unsigned __int128)frac * unit / den;
-		if (total > (unsigned __int128)UINT64_MAX)
-			return -1;
-	}
-	if (total % 1000000)
-		return -1;
-	*ms = (uint64_t)(total / 1000000);
-	return 0;
-}
-
 static bool all_digits(const char *s)
 {
 	if (!*s)
@@ -193,7 +134,7 @@ static int j_duration(const json_t *v, uint64_t min, uint64_t max, uint64_t *out
 			if (strlen(s) > 15)
 				return -1;
 			ms = strtoull(s, NULL, 10);
-		} else if (go_duration(s, &ms) < 0) {
+		} else if (duration_parse_go(s, &ms) < 0) {
 			return -1;
 		}
 	} else {

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 
 /*
  * One rule keeps the two directions exact inverses: spec_to_json() writes
@@ -558,7 +559,7 @@ static int j_dur(struct jr *r, const json_t *o, const char *k, uint64_t *out)
 
 	if (!v)
 		return 0;
-	if (!json_is_string(v) || spec__duration_parse(json_string_value(v), out) < 0) {
+	if (!json_is_string(v) || duration_parse_go(json_string_value(v), out) < 0) {
 		size_t m = jpush(r, k);
 		jerr(r, "expected a duration like \"1m30s\"");
 		jpop(r, m);

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "health/health.h"
 #include "hooks/hooks.h"
 
@@ -101,7 +102,7 @@ int spec__get_duration(struct spec__loader *L, const struct yaml_node *n, uint64
 {
 	static const char what[] = "a duration like \"1m30s\", \"10s\" or \"500ms\"";
 
-	if (!spec__is_scalar(n) || spec__duration_parse(n->text, out) < 0)
+	if (!spec__is_scalar(n) || duration_parse_go(n->text, out) < 0)
 		return spec__expected(L, n, what);
 	return 0;
 }

@@ -38,10 +38,6 @@
 
 /* ---- values.c: compose's string forms, pure functions ---- */
 
-/* Go's time.ParseDuration syntax, as compose uses it ("1m30s", "1.5s",
- * "500ms", "0"), in whole milliseconds. 0, or -1 on junk, overflow or a
- * fraction of a millisecond. */
-int spec__duration_parse(const char *s, uint64_t *ms);
 /* The inverse: "1h2m3s4ms", "0s". */
 void spec__duration_format(uint64_t ms, char *dst, size_t cap);
 /* Compose byte values: "512", "512b", "64k", "512M", "1.5g", "2gb", "1GiB"

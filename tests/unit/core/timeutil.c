@@ -64,3 +64,28 @@ Test(timeutil, mono_clock)
 	cr_assert_geq(b, a + 19);
 	cr_assert_lt(b, a + 5000);
 }
+
+Test(timeutil, durations_go_syntax)
+{
+	static const struct {
+		const char *in;
+		uint64_t ms;
+	} ok[] = {
+		{"0", 0},          {"0s", 0},       {"10s", 10000},       {"1m30s", 90000},
+		{"1h", 3600000},   {"500ms", 500},  {"1.5s", 1500},       {"2h45m", 9900000},
+		{"1000us", 1},     {"1000000ns", 1}, {"1h2m3s4ms", 3723004}, {".5s", 500},
+		{"1m0.25s", 60250}, {"3000\xc2\xb5s", 3},
+	};
+	static const char *const bad[] = {"", "10", "1x", "s", "1.s5", "-1s", "1.5", "0.5ms", "1ns",
+					  "1s ", " 1s", "1m30", "99999999999999999999h"};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		uint64_t ms = 12345;
+		cr_expect_eq(duration_parse_go(ok[i].in, &ms), 0, "%s", ok[i].in);
+		cr_expect_eq(ms, ok[i].ms, "%s: %llu", ok[i].in, (unsigned long long)ms);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t ms;
+		cr_expect_eq(duration_parse_go(bad[i], &ms), -1, "accepted \"%s\"", bad[i]);
+	}
+}
