@@ -272,25 +272,6 @@ const char *cli_reset(const struct cli_opts *o)
 	return o->no_color ? "" : "\033[0m";
 }
 
-const char *cli_urlencode(const char *s, char *buf, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
-
-	for (; *s && n + 4 < cap; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-_.~", ch)) {
-			buf[n++] = (char)ch;
-		} else {
-			buf[n++] = '%';
-			buf[n++] = hex[ch >> 4];
-			buf[n++] = hex[ch & 15];
-		}
-	}
-	buf[n] = 0;
-	return buf;
-}
-
 int cli_wait_instances(struct api_client *c, const char *stack, bool (*done)(json_t *inst), bool empty_ok,
 		       int timeout_ms)
 {

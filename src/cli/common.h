@@ -96,9 +96,6 @@ const char *cli_color(const struct cli_opts *o, const char *name);
 const char *cli_reset(const struct cli_opts *o);
 bool cli_colors_on(const struct cli_opts *o);
 
-/* Percent-encodes <s> for a query string into <buf>. */
-const char *cli_urlencode(const char *s, char *buf, size_t cap);
-
 /* Waits until every instance of <stack> satisfies <done> (or the stack has
  * none and <empty_ok>), polling, for at most <timeout_ms>. Returns 0, 1 on
  * timeout, -1 on error. */

@@ -100,16 +100,16 @@ int cli_logs(int argc, char **argv)
 	if (!(stack = cli_stack_name(&o)) || cli_connect(&o, &c, false) < 0)
 		goto out;
 	char q[2048], enc[512];
-	size_t n = (size_t)snprintf(q, sizeof(q), "/v1/logs?stack=%s", cli_urlencode(stack, enc, sizeof(enc)));
+	size_t n = (size_t)snprintf(q, sizeof(q), "/v1/logs?stack=%s", api_urlencode(stack, enc, sizeof(enc)));
 	if (follow)
 		n += (size_t)snprintf(q + n, sizeof(q) - n, "&follow=1");
 	if (tail)
-		n += (size_t)snprintf(q + n, sizeof(q) - n, "&tail=%s", cli_urlencode(tail, enc, sizeof(enc)));
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&tail=%s", api_urlencode(tail, enc, sizeof(enc)));
 	if (since)
-		n += (size_t)snprintf(q + n, sizeof(q) - n, "&since=%s", cli_urlencode(since, enc, sizeof(enc)));
+		n += (size_t)snprintf(q + n, sizeof(q) - n, "&since=%s", api_urlencode(since, enc, sizeof(enc)));
 	for (int i = optind; i < argc && n < sizeof(q); i++)
 		n += (size_t)snprintf(q + n, sizeof(q) - n, "%s%s", i == optind ? "&services=" : ",",
-				      cli_urlencode(argv[i], enc, sizeof(enc)));
+				      api_urlencode(argv[i], enc, sizeof(enc)));
 	struct sigaction sa = {.sa_handler = on_sigint};
 	sigaction(SIGINT, &sa, NULL);
 	struct ctx cx = {&o, ts, follow};
