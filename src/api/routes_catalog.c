@@ -64,13 +64,7 @@ static void answer_service(struct agent *a, struct http_req *rq, const char *sta
 		json_array_append_new(arr, catalog_endpoint_json(eps[i]));
 	free(eps);
 	snprintf(hdr, sizeof(hdr), "X-Berth-Index: %" PRIu64 "\r\n", query_index(a, stack, svc));
-	char *text = json_dumps(arr, JSON_COMPACT);
-	size_t len = strlen(text);
-	text = xrealloc(text, len + 2);
-	text[len++] = '\n';
-	http_reply(rq, 200, "application/json", hdr, text, len);
-	free(text);
-	json_decref(arr);
+	http_reply_json_hdr(rq, 200, hdr, arr);
 }
 
 static void on_waiter_closed(uv_handle_t *h)
@@ -184,16 +178,9 @@ static void get_service(struct agent *a, struct http_req *rq, const char *svc)
 static void get_services(struct agent *a, struct http_req *rq)
 {
 	char hdr[64];
-	json_t *j = catalog_services_json(a->catalog);
-	char *text = json_dumps(j, JSON_COMPACT);
-	size_t len = strlen(text);
 
 	snprintf(hdr, sizeof(hdr), "X-Berth-Index: %" PRIu64 "\r\n", catalog_index(a->catalog));
-	text = xrealloc(text, len + 2);
-	text[len++] = '\n';
-	http_reply(rq, 200, "application/json", hdr, text, len);
-	free(text);
-	json_decref(j);
+	http_reply_json_hdr(rq, 200, hdr, catalog_services_json(a->catalog));
 }
 
 /* ---- key/value ---- */
@@ -257,13 +244,7 @@ static void on_kv_get(const struct store_result *r, void *arg)
 		json_t *j = k->recurse ? json_array() : kv_json(&r->kvs[0]);
 		for (int i = 0; k->recurse && i < r->nkvs; i++)
 			json_array_append_new(j, kv_json(&r->kvs[i]));
-		char *text = json_dumps(j, JSON_COMPACT);
-		size_t len = strlen(text);
-		text = xrealloc(text, len + 2);
-		text[len++] = '\n';
-		http_reply(k->rq, 200, "application/json", hdr, text, len);
-		free(text);
-		json_decref(j);
+		http_reply_json_hdr(k->rq, 200, hdr, j);
 	}
 	kvop_free(k);
 }

@@ -312,7 +312,7 @@ void http_reply(struct http_req *rq, int status, const char *ctype, const char *
 	req_finish(rq);
 }
 
-void http_reply_json(struct http_req *rq, int status, json_t *j)
+void http_reply_json_hdr(struct http_req *rq, int status, const char *extra, json_t *j)
 {
 	char *text = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 	size_t n = strlen(text);
@@ -320,9 +320,14 @@ void http_reply_json(struct http_req *rq, int status, json_t *j)
 	text = xrealloc(text, n + 2);
 	text[n++] = '\n';
 	text[n] = 0;
-	http_reply(rq, status, "application/json", NULL, text, n);
+	http_reply(rq, status, "application/json", extra, text, n);
 	free(text);
 	json_decref(j);
+}
+
+void http_reply_json(struct http_req *rq, int status, json_t *j)
+{
+	http_reply_json_hdr(rq, status, NULL, j);
 }
 
 void http_reply_error(struct http_req *rq, int status, const char *fmt, ...)

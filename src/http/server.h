@@ -90,6 +90,8 @@ void http_reply(struct http_req *rq, int status, const char *ctype, const char *
 		size_t len);
 /* Takes ownership of <j> (a reference is stolen). */
 void http_reply_json(struct http_req *rq, int status, json_t *j);
+/* The same with <extra_headers> as in http_reply (e.g. an index header). */
+void http_reply_json_hdr(struct http_req *rq, int status, const char *extra_headers, json_t *j);
 /* {"error": "<message>"} with <status>. */
 void http_reply_error(struct http_req *rq, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
