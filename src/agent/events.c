@@ -3,10 +3,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #include "core/mem.h"
+#include "core/timeutil.h"
 
 struct events_sub {
 	struct events_sub *next, *prev;
@@ -41,23 +40,12 @@ void events_free(struct events *e)
 	free(e);
 }
 
-static void now_rfc3339(char *buf, size_t cap)
-{
-	struct timeval tv;
-	struct tm tm;
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, cap - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-}
-
 void events_emit(struct events *e, const char *type, json_t *details)
 {
 	char ts[40];
 	json_t *ev = details ? details : json_object();
 
-	now_rfc3339(ts, sizeof(ts));
+	time_now_rfc3339(ts, sizeof(ts));
 	e->seq++;
 	json_object_set_new(ev, "seq", json_integer((json_int_t)e->seq));
 	json_object_set_new(ev, "time", json_string(ts));

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -34,17 +32,6 @@
 #endif
 
 #define MUTATE_TRIES 8            /* compare-and-swap attempts on a busy record */
-
-static void now_rfc3339(char *buf, size_t cap)
-{
-	struct timeval tv;
-	struct tm tm;
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, cap - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-}
 
 bool api__valid_name(const char *s)
 {
@@ -323,7 +310,7 @@ static int deploy_fn(json_t *rec, json_t **out, void *arg, char **msg)
 			json_object_set_new(svcs, k, json_pack("{s:O}", "restart_gen", g));
 	}
 	json_object_set_new(state, "services", svcs);
-	now_rfc3339(ts, sizeof(ts));
+	time_now_rfc3339(ts, sizeof(ts));
 	*out = json_pack("{s:I, s:O, s:o, s:s}", "generation", gen + 1, "spec", d->spec, "state", state, "updated_at", ts);
 	m->reply = json_pack("{s:s, s:I, s:i, s:b}", "stack", m->stack, "generation", gen + 1, "services",
 			     d->nservices, "created", rec == NULL);

@@ -6,9 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "core/timeutil.h"
 
 enum log_level log_level = LOG_LVL_INFO;
 static enum log_format log_fmt = LOG_FMT_TEXT;
@@ -64,8 +65,6 @@ static void json_escape(char *dst, size_t cap, const char *src)
 void log_write(enum log_level lvl, const char *comp, int err, const char *fmt, ...)
 {
 	char msg[2048], ts[40], line[4600];
-	struct timespec now;
-	struct tm tm;
 	va_list ap;
 	size_t n;
 
@@ -80,10 +79,7 @@ void log_write(enum log_level lvl, const char *comp, int err, const char *fmt, .
 		snprintf(msg + n, sizeof(msg) - n, ": %s", es);
 	}
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	time_now_rfc3339(ts, sizeof(ts));
 
 	if (log_fmt == LOG_FMT_JSON) {
 		char esc[sizeof(msg) * 2];

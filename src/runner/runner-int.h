@@ -144,7 +144,6 @@ struct runner {
 
 
 /* ---- runner_util.c ---- */
-void runner__now_rfc3339(char *buf, size_t cap);
 int runner__mkdir_p(const char *path, mode_t mode);
 void runner__rm_rf(const char *path);
 json_t *runner__read_json_file(const char *path);

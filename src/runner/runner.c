@@ -32,6 +32,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "core/timeutil.h"
 #include "runner/driver.h"
 #include "runner/ports.h"
 #include "runner/restart.h"
@@ -243,7 +244,7 @@ static void set_state(struct rinst *in, enum rstate st, const char *fmt, ...)
 		in->message[0] = 0;
 	}
 	if (changed)
-		runner__now_rfc3339(in->since, sizeof(in->since));
+		time_now_rfc3339(in->since, sizeof(in->since));
 	in->status_dirty = true;
 	schedule(in->r);
 }
@@ -348,7 +349,7 @@ static struct rinst *inst_new(struct runner *r, const char *stack, const char *s
 	in->index = index;
 	in->dir = xasprintf("%s/instances/%s/%s/%d", r->data_dir, stack, svc, index);
 	in->exit_code = -1;
-	runner__now_rfc3339(in->since, sizeof(in->since));
+	time_now_rfc3339(in->since, sizeof(in->since));
 	in->status_dirty = true;
 	in->next = r->insts;
 	r->insts = in;

@@ -7,23 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/mem.h"
 #include "runner/runner-int.h"
-
-void runner__now_rfc3339(char *buf, size_t cap)
-{
-	struct timeval tv;
-	struct tm tm;
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, cap - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
-}
 
 int runner__mkdir_p(const char *path, mode_t mode)
 {
