@@ -26,6 +26,7 @@
 #include "agent/events.h"
 #include "agent/leader.h"
 #include "agent/mirror.h"
+#include "api/client.h"
 #include "api/routes.h"
 #include "catalog/catalog.h"
 #include "dns/dns.h"
@@ -371,25 +372,19 @@ static void on_signal(uv_signal_t *h, int sig)
 
 static char *read_token(const char *path, char **err)
 {
-	FILE *f = fopen(path, "r");
-	char buf[512];
+	const char *why;
+	char *tok = api_read_token(path, &why);
 
-	if (!f) {
-		*err = xasprintf("--token-file %s: %s", path, strerror(errno));
+	if (!tok) {
+		*err = xasprintf("--token-file %s: %s", path, why);
 		return NULL;
 	}
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		*err = xasprintf("--token-file %s: empty", path);
-		return NULL;
-	}
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = 0;
-	if (strlen(buf) < 16) {
+	if (strlen(tok) < 16) {
 		*err = xasprintf("--token-file %s: the token must be at least 16 characters", path);
+		free(tok);
 		return NULL;
 	}
-	return xstrdup(buf);
+	return tok;
 }
 
 int agent_run(struct agent_config *cfg)

@@ -92,6 +92,25 @@ int api_client_open_socket(struct api_client *c, const char *path, char **err)
 	return 0;
 }
 
+char *api_read_token(const char *path, const char **why)
+{
+	FILE *f = fopen(path, "r");
+	char buf[512];
+
+	if (!f) {
+		*why = strerror(errno);
+		return NULL;
+	}
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		*why = "empty";
+		return NULL;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = 0;
+	return xstrdup(buf);
+}
+
 const char *api_urlencode(const char *s, char *buf, size_t cap)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -28,6 +28,10 @@ int api_client_open(struct api_client *c, const char *data_dir, const char *addr
 /* Connects to the agent's unix socket at <path> itself (not a data dir). */
 int api_client_open_socket(struct api_client *c, const char *path, char **err);
 void api_client_close(struct api_client *c);
+/* The API token in the file at <path>: its first line, without the line
+ * end (heap). NULL when it cannot be read, with *why "empty" or the
+ * errno's message. */
+char *api_read_token(const char *path, const char **why);
 /* Percent-encodes <s> for a query string into <buf>; returns <buf>. */
 const char *api_urlencode(const char *s, char *buf, size_t cap);
 

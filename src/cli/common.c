@@ -1,7 +1,6 @@
 /* Shared plumbing of the stack commands (see common.h). */
 #include "cli/common.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -115,18 +114,12 @@ char *cli_stack_name(struct cli_opts *o)
 
 static char *read_token(const char *path)
 {
-	FILE *f = fopen(path, "r");
-	char buf[512];
+	const char *why;
+	char *tok = api_read_token(path, &why);
 
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		fprintf(stderr, "berth: --token-file %s: %s\n", path, f ? "empty" : strerror(errno));
-		if (f)
-			fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = 0;
-	return xstrdup(buf);
+	if (!tok)
+		fprintf(stderr, "berth: --token-file %s: %s\n", path, why);
+	return tok;
 }
 
 /* Starts `berth agent --data-dir DIR` in the background, detached, its

@@ -11,7 +11,6 @@
  * A thread blocks in the API client for up to the query's wait; to stop it
  * (reload, exit) the main thread shuts its socket down, which makes the
  * blocking call return at once. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,22 +45,6 @@ struct lb_feeder {
 	bool stop;
 	bool running;
 };
-
-static char *read_token(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char buf[512];
-
-	if (!f)
-		return NULL;
-	if (!fgets(buf, sizeof(buf), f)) {
-		fclose(f);
-		return NULL;
-	}
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = 0;
-	return xstrdup(buf);
-}
 
 static bool stopping(struct lb_feeder *f)
 {
@@ -268,7 +251,8 @@ void lb__catalog_sync(struct lb_proc *p)
 		f->socket = w->cfg->catalog.socket ? xstrdup(w->cfg->catalog.socket) : NULL;
 		f->addr = w->cfg->catalog.addr ? xstrdup(w->cfg->catalog.addr) : NULL;
 		if (w->cfg->catalog.token_file) {
-			f->token = read_token(w->cfg->catalog.token_file);
+			const char *why;
+			f->token = api_read_token(w->cfg->catalog.token_file, &why);
 			if (!f->token)
 				log_error("lb", "backend %s: cannot read the token file %s", bc->name,
 					  w->cfg->catalog.token_file);
