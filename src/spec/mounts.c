@@ -118,7 +118,7 @@ static const struct spec__unsup volume_unsup[] = {
 	{NULL, 0, NULL},
 };
 
-bool spec__is_volume_name(const char *s)
+bool spec__is_compose_name(const char *s)
 {
 	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
 		return false;
@@ -158,7 +158,7 @@ static int volume_finish(struct spec__loader *L, const struct yaml_node *at, str
 		v->source = abs;
 		return 0;
 	case SPEC_VOL_VOLUME:
-		if (v->source && !spec__is_volume_name(v->source))
+		if (v->source && !spec__is_compose_name(v->source))
 			return spec__err(L, at, "\"%s\" is not a volume name; a host path starts with '/', "
 						"'.' or '~'", v->source);
 		return 0;

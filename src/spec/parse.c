@@ -405,17 +405,6 @@ static int f_scale(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 	return 0;
 }
 
-static bool is_profile(const char *s)
-{
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '.' || *s == '-'))
-			return false;
-	return true;
-}
-
 static int f_profiles(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 {
 	struct spec__loader *L = spec__L(y);
@@ -424,7 +413,7 @@ static int f_profiles(struct yaml_ctx *y, const struct yaml_node *n, void *field
 	if (spec__get_strlist(L, n, false, &s->profiles, &s->nprofiles) < 0)
 		return -1;
 	for (int i = 0; i < s->nprofiles; i++) {
-		if (!is_profile(s->profiles[i])) {
+		if (!spec__is_compose_name(s->profiles[i])) {
 			size_t mark = yaml_path_push_index(&L->y, i);
 			spec__expected(L, n->items[i], "a profile name of letters, digits, '_', '.' or '-'");
 			yaml_path_pop(&L->y, mark);
@@ -1083,7 +1072,7 @@ static int f_top_volumes(struct yaml_ctx *y, const struct yaml_node *n, void *fi
 		struct topvol_row r = {NULL, false};
 		int rc = 0;
 
-		if (!spec__is_volume_name(k->text))
+		if (!spec__is_compose_name(k->text))
 			rc = spec__err(L, k, "a volume name is letters, digits, '_', '.' and '-'");
 		if (rc == 0)
 			rc = spec__apply(L, n->pairs[i].value, topvol_fields, topvol_unsup, &r);

@@ -277,8 +277,8 @@ int spec__get_strlist(struct spec__loader *L, const struct yaml_node *n, bool on
 int spec__parse_labels(struct spec__loader *L, const struct yaml_node *n, struct spec_kv **out, int *cnt);
 /* Letters, digits, '-' and '_', 1..63 long: a DNS label. */
 bool spec__is_label(const char *s);
-/* A compose volume name: [A-Za-z0-9][A-Za-z0-9_.-]*. */
-bool spec__is_volume_name(const char *s);
+/* A compose volume or profile name: [A-Za-z0-9][A-Za-z0-9_.-]*. */
+bool spec__is_compose_name(const char *s);
 /* YF_FUNC rows: a compose duration (uint64_t ms), a byte size (uint64_t),
  * a string (char *, replaced). */
 int spec__f_duration(struct yaml_ctx *y, const struct yaml_node *n, void *field);
