@@ -266,6 +266,19 @@ static bool env_has(const struct strv *env, const char *name)
 	return false;
 }
 
+/* What the service did not set itself: the agent's own value of each
+ * inherited variable, and a default PATH. */
+static void add_host_env(struct strv *env)
+{
+	for (size_t i = 0; i < sizeof(inherited_env) / sizeof(inherited_env[0]); i++) {
+		const char *v = getenv(inherited_env[i]);
+		if (v && !env_has(env, inherited_env[i]))
+			runner__strv_add(env, xasprintf("%s=%s", inherited_env[i], v));
+	}
+	if (!env_has(env, "PATH"))
+		runner__strv_add(env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+}
+
 void runner__build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env)
 {
 	char buf[64];
@@ -287,13 +300,7 @@ void runner__build_env(const struct rinst *in, const struct spec_service *svc, s
 	runner__strv_add(env, xasprintf("BERTH_INSTANCE=%s.%d", in->service, in->index));
 	runner__strv_add(env, xasprintf("BERTH_NODE=%s", in->r->node));
 	runner__strv_add(env, xasprintf("BERTH_ADDR=%s", in->r->addr));
-	for (size_t i = 0; i < sizeof(inherited_env) / sizeof(inherited_env[0]); i++) {
-		const char *v = getenv(inherited_env[i]);
-		if (v && !env_has(env, inherited_env[i]))
-			runner__strv_add(env, xasprintf("%s=%s", inherited_env[i], v));
-	}
-	if (!env_has(env, "PATH"))
-		runner__strv_add(env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+	add_host_env(env);
 }
 
 /* Host paths of bind mounts: the process driver does not mount anything
@@ -311,11 +318,5 @@ void runner__service_env(const struct spec_service *svc, struct strv *env)
 {
 	for (int i = 0; i < svc->nenvironment; i++)
 		runner__strv_add(env, xstrdup(svc->environment[i]));
-	for (size_t i = 0; i < sizeof(inherited_env) / sizeof(inherited_env[0]); i++) {
-		const char *v = getenv(inherited_env[i]);
-		if (v && !env_has(env, inherited_env[i]))
-			runner__strv_add(env, xasprintf("%s=%s", inherited_env[i], v));
-	}
-	if (!env_has(env, "PATH"))
-		runner__strv_add(env, xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+	add_host_env(env);
 }
