@@ -8,31 +8,15 @@
 
 #include "core/mem.h"
 
-struct out {
-	char *p;
-	size_t len, cap;
-};
-
-static void add(struct out *o, const char *s, size_t n)
+static void adds(struct spec__str *o, const char *s)
 {
-	if (o->len + n + 1 > o->cap) {
-		o->cap = (o->len + n + 1) * 2;
-		o->p = xrealloc(o->p, o->cap);
-	}
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
+	spec__str_add(o, s, strlen(s));
 }
 
-static void adds(struct out *o, const char *s)
-{
-	add(o, s, strlen(s));
-}
-
-static void indent(struct out *o, int n)
+static void indent(struct spec__str *o, int n)
 {
 	for (int i = 0; i < n; i++)
-		add(o, " ", 1);
+		spec__str_add(o, " ", 1);
 }
 
 /* Whether <s> reads back as the same string when written plain. YAML
@@ -57,20 +41,20 @@ static bool plain_ok(const char *s)
 	return true;
 }
 
-static void str(struct out *o, const char *s)
+static void str(struct spec__str *o, const char *s)
 {
 	if (plain_ok(s)) {
 		adds(o, s);
 		return;
 	}
-	add(o, "\"", 1);
+	spec__str_add(o, "\"", 1);
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 		char esc[8];
 		if (c == '"' || c == '\\') {
 			esc[0] = '\\';
 			esc[1] = (char)c;
-			add(o, esc, 2);
+			spec__str_add(o, esc, 2);
 		} else if (c == '\n') {
 			adds(o, "\\n");
 		} else if (c == '\t') {
@@ -79,13 +63,13 @@ static void str(struct out *o, const char *s)
 			snprintf(esc, sizeof(esc), "\\x%02x", c);
 			adds(o, esc);
 		} else {
-			add(o, p, 1);
+			spec__str_add(o, p, 1);
 		}
 	}
-	add(o, "\"", 1);
+	spec__str_add(o, "\"", 1);
 }
 
-static void scalar(struct out *o, const json_t *v)
+static void scalar(struct spec__str *o, const json_t *v)
 {
 	char buf[64];
 
@@ -125,11 +109,11 @@ static bool is_empty_coll(const json_t *v)
 	return (json_is_object(v) && json_object_size(v) == 0) || (json_is_array(v) && json_array_size(v) == 0);
 }
 
-static void node(struct out *o, const json_t *v, int ind);
+static void node(struct spec__str *o, const json_t *v, int ind);
 
 /* The value after "key:" or "- ": inline if scalar or empty, else on the
  * next lines at <ind>. */
-static void value_after(struct out *o, const json_t *v, int ind)
+static void value_after(struct spec__str *o, const json_t *v, int ind)
 {
 	if (is_empty_coll(v)) {
 		adds(o, json_is_object(v) ? " {}\n" : " []\n");
@@ -143,7 +127,7 @@ static void value_after(struct out *o, const json_t *v, int ind)
 	}
 }
 
-static void node(struct out *o, const json_t *v, int ind)
+static void node(struct spec__str *o, const json_t *v, int ind)
 {
 	const char *k;
 	json_t *x;
@@ -192,7 +176,7 @@ static void node(struct out *o, const json_t *v, int ind)
 char *spec_to_yaml(const struct spec_stack *s)
 {
 	json_t *j = spec_to_json(s);
-	struct out o = {0};
+	struct spec__str o = {0};
 
 	node(&o, j, 0);
 	json_decref(j);

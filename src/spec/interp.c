@@ -50,13 +50,7 @@ void spec__env_free(struct spec__env *e)
 
 /* ---- interpolation ---- */
 
-/* A growable string (core/buf.h is for I/O buffers; this only appends). */
-struct sb {
-	char *p;
-	size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *s, size_t n)
+void spec__str_add(struct spec__str *b, const char *s, size_t n)
 {
 	if (b->len + n + 1 > b->cap) {
 		b->cap = (b->len + n + 1) * 2;
@@ -140,17 +134,17 @@ static const char *closing_brace(const char *p)
 	return NULL;
 }
 
-static int expand(struct ip_run *r, const char **pp, bool in_brace, struct sb *out, bool eval);
+static int expand(struct ip_run *r, const char **pp, bool in_brace, struct spec__str *out, bool eval);
 
 /* After "${" at *pp. */
-static int braced(struct ip_run *r, const char **pp, struct sb *out, bool eval)
+static int braced(struct ip_run *r, const char **pp, struct spec__str *out, bool eval)
 {
 	const char *start = *pp - 2, *p = *pp, *name, *close;
 	size_t nlen;
 	const char *val = NULL;
 	char op = 0;
 	bool colon = false, use_word = false;
-	struct sb word = {0};
+	struct spec__str word = {0};
 	int rc = -1;
 
 	close = closing_brace(p);
@@ -160,7 +154,7 @@ static int braced(struct ip_run *r, const char **pp, struct sb *out, bool eval)
 	 * whatever follows the name. */
 	if (strncmp(p, "endpoints:", 10) == 0 || strncmp(p, "endpoint:", 9) == 0) {
 		if (eval)
-			sb_add(out, start, (size_t)(close + 1 - start));
+			spec__str_add(out, start, (size_t)(close + 1 - start));
 		*pp = close + 1;
 		return 0;
 	}
@@ -172,7 +166,7 @@ static int braced(struct ip_run *r, const char **pp, struct sb *out, bool eval)
 		return invalid(r);
 	if (is_runtime_name(name, nlen)) {
 		if (eval)
-			sb_add(out, start, (size_t)(close + 1 - start));
+			spec__str_add(out, start, (size_t)(close + 1 - start));
 		*pp = close + 1;
 		return 0;
 	}
@@ -225,14 +219,14 @@ static int braced(struct ip_run *r, const char **pp, struct sb *out, bool eval)
 		}
 		if (op == '-' || op == '+') {
 			if (use_word)
-				sb_add(out, word.p ? word.p : "", word.len);
+				spec__str_add(out, word.p ? word.p : "", word.len);
 			else if (op == '-')
-				sb_add(out, val, strlen(val));
+				spec__str_add(out, val, strlen(val));
 		} else {
 			if (!val && !op && r->ip->unset)
 				r->ip->unset(r->ip->ctx, vname);
 			if (val)
-				sb_add(out, val, strlen(val));
+				spec__str_add(out, val, strlen(val));
 		}
 	}
 	*pp = p;
@@ -245,7 +239,7 @@ out:
 
 /* Expands from *pp to the end of the string, or (in_brace) to the '}'
  * closing the current ${...}, left at *pp. Appends to <out> only when <eval>. */
-static int expand(struct ip_run *r, const char **pp, bool in_brace, struct sb *out, bool eval)
+static int expand(struct ip_run *r, const char **pp, bool in_brace, struct spec__str *out, bool eval)
 {
 	const char *p = *pp;
 
@@ -258,14 +252,14 @@ static int expand(struct ip_run *r, const char **pp, bool in_brace, struct sb *o
 			while (*q && *q != '$' && !(in_brace && *q == '}'))
 				q++;
 			if (eval)
-				sb_add(out, p, (size_t)(q - p));
+				spec__str_add(out, p, (size_t)(q - p));
 			p = q;
 			continue;
 		}
 		p++;
 		if (*p == '$') {
 			if (eval)
-				sb_add(out, "$", 1);
+				spec__str_add(out, "$", 1);
 			p++;
 		} else if (*p == '{') {
 			p++;
@@ -278,13 +272,13 @@ static int expand(struct ip_run *r, const char **pp, bool in_brace, struct sb *o
 			if (!eval)
 				continue;
 			if (is_runtime_name(name, (size_t)(p - name))) {
-				sb_add(out, dollar, (size_t)(p - dollar));
+				spec__str_add(out, dollar, (size_t)(p - dollar));
 				continue;
 			}
 			char *vname = xstrndup(name, (size_t)(p - name));
 			const char *val = r->ip->lookup(r->ip->ctx, vname);
 			if (val)
-				sb_add(out, val, strlen(val));
+				spec__str_add(out, val, strlen(val));
 			else if (r->ip->unset)
 				r->ip->unset(r->ip->ctx, vname);
 			free(vname);
@@ -300,7 +294,7 @@ static int expand(struct ip_run *r, const char **pp, bool in_brace, struct sb *o
 int spec__interpolate(const struct spec__interp *ip, const char *in, char **out, char **why)
 {
 	struct ip_run r = {ip, NULL, 0};
-	struct sb b = {0};
+	struct spec__str b = {0};
 	const char *p = in;
 
 	*out = NULL;
@@ -367,7 +361,7 @@ int spec__dotenv_parse(const char *text, size_t len, const struct spec__interp *
 	}
 	while (p < end) {
 		const char *k, *ke;
-		struct sb raw = {0};
+		struct spec__str raw = {0};
 		char *key, *val = NULL;
 		int start_line = line;
 
@@ -415,23 +409,23 @@ int spec__dotenv_parse(const char *text, size_t len, const struct spec__interp *
 						p++;
 						/* an escaped $ must survive interpolation */
 						if (*c == '$')
-							sb_add(&raw, "$$", 2);
+							spec__str_add(&raw, "$$", 2);
 						else
-							sb_add(&raw, &to[c - from], 1);
+							spec__str_add(&raw, &to[c - from], 1);
 						continue;
 					}
 				}
 				if (q == '"' && *p == '$' && p + 1 < end && p[1] == '$') {
-					sb_add(&raw, "$$", 2);
+					spec__str_add(&raw, "$$", 2);
 					p++;
 					continue;
 				}
 				if (q == '\'' && *p == '$') {
 					/* literal: escape for the shared interpolation below */
-					sb_add(&raw, "$$", 2);
+					spec__str_add(&raw, "$$", 2);
 					continue;
 				}
-				sb_add(&raw, p, 1);
+				spec__str_add(&raw, p, 1);
 			}
 			if (p == end) {
 				free(raw.p);
@@ -465,7 +459,7 @@ int spec__dotenv_parse(const char *text, size_t len, const struct spec__interp *
 			ve = p;
 			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
 				ve--;
-			sb_add(&raw, v, (size_t)(ve - v));
+			spec__str_add(&raw, v, (size_t)(ve - v));
 			while (p < end && *p != '\n')
 				p++;
 		}

@@ -36,6 +36,14 @@
 #define SPEC_MAX_RANGE  1024         /* ports in one short-syntax range */
 #define SPEC_ENV_MAX    (1u << 20)   /* bytes of a .env or env_file file */
 
+/* A growable string, always NUL-terminated; p is NULL until the first
+ * append (core/buf.h is for I/O buffers: it keeps no NUL). */
+struct spec__str {
+	char *p;
+	size_t len, cap;
+};
+void spec__str_add(struct spec__str *s, const char *p, size_t n);
+
 /* ---- values.c: compose's string forms, pure functions ---- */
 
 /* The inverse: "1h2m3s4ms", "0s". */
