@@ -31,6 +31,7 @@
 #include "catalog/catalog.h"
 #include "dns/dns.h"
 #include "hooks/hooks.h"
+#include "logs/logs.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/server.h"
@@ -302,6 +303,16 @@ static void start_components(struct agent *a)
 	struct hooks_opts ho = {.catalog = a->catalog, .data_dir = a->cfg->data_dir, .event = on_hook_event, .arg = a};
 	a->hooks = hooks_new(a->loop, &ho);
 	ro.hooks = a->hooks;
+	char *lerr = NULL;
+	struct logs_opts lo = {.data_dir = a->cfg->data_dir,
+			       .host = a->cfg->node,
+			       .outputs = json_object_get(a->cfg->logs, "outputs")};
+	a->logs = logs_new(&lo, &lerr);
+	if (!a->logs) {
+		log_error("agent", "the log pipeline cannot start: %s (no log is shipped)", lerr);
+		free(lerr);
+	}
+	ro.logs = a->logs;
 	discovery_listen(a, on_catalog_change_for_hooks, a);
 	a->sched = agent_sched_new(a->loop, a->st, a->cfg->node);
 	agent_sched_set_lease(a->sched, a->lease);
@@ -485,6 +496,9 @@ int agent_run(struct agent_config *cfg)
 	int closed = uv_loop_close(&loop);
 	if (closed != 0)
 		log_debug("agent", "loop closed with handles still open");
+	/* Last: the runner, which tells it of instances, is gone. */
+	logs_free(a->logs);
+	a->logs = NULL;
 	events_free(a->events);
 	catalog_free(a->catalog);
 	free(a->token);

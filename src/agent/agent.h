@@ -21,6 +21,7 @@ struct catalog;
 struct discovery;
 struct dns_server;
 struct hooks;
+struct logs;
 
 struct agent {
 	uv_loop_t *loop;
@@ -37,6 +38,7 @@ struct agent {
 	struct discovery *discovery;
 	struct dns_server *dns;      /* NULL when --dns-addr is "" */
 	struct hooks *hooks;         /* on_change and pre_start (hooks/hooks.h) */
+	struct logs *logs;           /* the log pipeline (logs/logs.h); NULL: it could not start */
 	int64_t lease;               /* this node's lease (0 until granted) */
 	uv_timer_t keepalive;        /* renews the lease */
 	uv_signal_t sigterm, sigint;

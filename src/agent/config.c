@@ -13,6 +13,8 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "core/yaml.h"
+#include "logs/logs.h"
+#include "spec/spec.h"
 
 enum opt_type {
 	OPT_STR = 0,     /* any non-empty string */
@@ -229,6 +231,32 @@ static const char *env_get(char **env, const char *name)
 	return NULL;
 }
 
+/* agent.yml's logs: the agent-wide log outputs, checked by the pipeline
+ * and blamed at their line and column. A later file replaces it whole. */
+static int apply_logs(struct agent_config *c, struct yaml_ctx *y, const struct yaml_pair *p)
+{
+	size_t mark = yaml_path_push_key(y, "logs");
+	json_t *j = spec_yaml_to_json(p->value);
+	char *why = NULL, *at = NULL;
+	bool at_key = false;
+	int rc = 0;
+
+	if (logs_check_stack(j, &why, &at, &at_key) < 0) {
+		const struct yaml_node *n = yaml_walk_path(y, p->value, at, at_key);
+		rc = yaml_error(y, n, "%s", why);
+		json_decref(j);
+	} else {
+		json_decref(c->logs);
+		c->logs = j;
+		free(c->logs_source);
+		c->logs_source = xasprintf("%s:%d:%d", y->file, p->key->line, p->key->col);
+	}
+	free(why);
+	free(at);
+	yaml_path_pop(y, mark);
+	return rc;
+}
+
 /* Applies one agent.yml. A missing file is fine (returns 0); anything
  * wrong in it is an error naming file:line:col. */
 static int apply_file(struct agent_config *c, const char *path, char **err)
@@ -252,6 +280,11 @@ static int apply_file(struct agent_config *c, const char *path, char **err)
 	for (int i = 0; i < doc->root->npairs; i++) {
 		const struct yaml_pair *p = &doc->root->pairs[i];
 		int idx;
+		if (strcmp(p->key->text, "logs") == 0) {
+			if (apply_logs(c, &y, p) < 0)
+				goto fail;
+			continue;
+		}
 		const struct opt *o = find_opt_as(p->key->text, &idx, true);
 		size_t mark = yaml_path_push_key(&y, p->key->text);
 		if (!o || strcmp(o->name, "config") == 0) {
@@ -440,6 +473,8 @@ void agent_config_free(struct agent_config *c)
 	}
 	free(c->source);
 	labels_clear(c);
+	json_decref(c->logs);
+	free(c->logs_source);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -468,6 +503,20 @@ void agent_config_print(const struct agent_config *c, FILE *f)
 		}
 		}
 		fprintf(f, "%-11s %-40s (%s)\n", o->name, val[0] ? val : "\"\"", c->source[i]);
+	}
+	const json_t *outs = json_object_get(c->logs, "outputs");
+	if (json_array_size(outs)) {
+		char val[256] = "";
+		size_t n = 0, i;
+		const json_t *o;
+		json_array_foreach(outs, i, o) {
+			const char *nm = json_string_value(json_object_get(o, "name"));
+			n += (size_t)snprintf(val + n, n < sizeof(val) ? sizeof(val) - n : 0, "%s%s", i ? "," : "",
+					      nm ? nm : json_string_value(json_object_get(o, "type")));
+			if (n >= sizeof(val))
+				break;
+		}
+		fprintf(f, "%-11s %-40s (%s)\n", "logs", val, c->logs_source);
 	}
 }
 

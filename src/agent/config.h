@@ -27,6 +27,8 @@ struct agent_config {
 	int nlabels;
 	char *shim;                  /* path of berth-shim (default: beside the berth binary) */
 	char **source;               /* [AGENT_CONFIG_NOPTS] where each value came from */
+	struct json_t *logs;         /* agent.yml logs: {outputs: [...]}, checked (docs/logs.md); NULL */
+	char *logs_source;           /* the file:line:col it came from */
 };
 
 /* A flag given on the command line: <name> is the option's name without

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "logs/logs.h"
 #include "agent/events.h"
 #include "agent/logs.h"
 #include "agent/mirror.h"
@@ -599,6 +600,24 @@ static void get_info(struct agent *a, struct http_req *rq)
 	http_reply_json(rq, 200, j);
 }
 
+/* Prometheus text: the agent's own gauges and the log pipeline's. */
+static void get_metrics(struct agent *a, struct http_req *rq)
+{
+	struct buf b = {0};
+
+	buf_appendf(&b, "# HELP berth_agent_info The agent.\n# TYPE berth_agent_info gauge\n"
+			"berth_agent_info{node=\"%s\",version=\"%s\"} 1\n",
+		    a->cfg->node, BERTH_VERSION);
+	buf_appendf(&b, "# HELP berth_agent_blocking_queries Catalog queries waiting for a change.\n"
+			"# TYPE berth_agent_blocking_queries gauge\nberth_agent_blocking_queries %d\n",
+		    api__catalog_waiters());
+	if (a->logs)
+		logs_metrics(a->logs, &b);
+	buf_append(&b, "", 1);
+	http_reply(rq, 200, "text/plain; version=0.0.4", NULL, buf_ptr(&b), b.data - 1);
+	buf_free(&b);
+}
+
 void api_routes_handle(struct http_req *rq, void *arg)
 {
 	struct agent *a = arg;
@@ -615,6 +634,8 @@ void api_routes_handle(struct http_req *rq, void *arg)
 
 	if (a->stopping) {
 		http_reply_error(rq, 503, "the agent is stopping");
+	} else if (n == 1 && strcmp(segs[0], "metrics") == 0 && get) {
+		get_metrics(a, rq);
 	} else if (n < 2 || strcmp(segs[0], "v1") != 0) {
 		http_reply_error(rq, 404, "no such endpoint: %s (see docs/api.md)", rq->path);
 	} else if (api__catalog_route(a, rq, segs, n)) {

@@ -1196,3 +1196,34 @@ int yaml_map_apply(struct yaml_ctx *y, const struct yaml_node *map,
 		*seen = got;
 	return 0;
 }
+
+const struct yaml_node *yaml_walk_path(struct yaml_ctx *y, const struct yaml_node *n, const char *path, bool at_key)
+{
+	const char *p = path;
+
+	while (*p) {
+		if (*p == '.')
+			p++;
+		if (*p == '[') {
+			int i = atoi(p + 1);
+			p += strcspn(p, "]");
+			p += *p == ']';
+			if (n->kind != YAML_SEQ || i < 0 || i >= n->nitems)
+				break;
+			yaml_path_push_index(y, i);
+			n = n->items[i];
+			continue;
+		}
+		size_t len = strcspn(p, ".[");
+		char *k = xstrndup(p, len);
+		const struct yaml_pair *pk = n->kind == YAML_MAP ? yaml_map_find(n, k) : NULL;
+		p += len;
+		if (pk)
+			yaml_path_push_key(y, k);
+		free(k);
+		if (!pk)
+			break;
+		n = at_key && !*p ? pk->key : pk->value;
+	}
+	return n;
+}

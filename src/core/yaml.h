@@ -100,6 +100,12 @@ int yaml_error(struct yaml_ctx *y, const struct yaml_node *at, const char *fmt, 
 size_t yaml_path_push_key(struct yaml_ctx *y, const char *key);
 size_t yaml_path_push_index(struct yaml_ctx *y, int i);
 void yaml_path_pop(struct yaml_ctx *y, size_t mark);
+/* Follows <path> ("outputs[1].path", "" for <n> itself) down from <n> as
+ * far as it exists, pushing each step onto y's path, and returns the last
+ * node reached: the key node of the last step when <at_key>. For errors
+ * that a checker of the JSON form reported by key path. The caller pops
+ * back to its own mark. */
+const struct yaml_node *yaml_walk_path(struct yaml_ctx *y, const struct yaml_node *n, const char *path, bool at_key);
 
 /* True for a plain "", "~", "null", "Null" or "NULL" (a key with no value). */
 bool yaml_is_null(const struct yaml_node *n);

@@ -103,6 +103,7 @@ struct rinst {
 	struct hooks_pre *pre;       /* its pre_start (and first render) runs */
 	struct pre_token *pre_tok;   /* that request's callback argument */
 	bool pre_done;               /* passed: the next inst_start goes on to exec */
+	uint64_t logs_hash;          /* what the log pipeline was last told of it; 0: nothing */
 	int64_t health_since_ms;     /* loop ms the health last changed */
 };
 
@@ -189,6 +190,11 @@ void runner__load_ports(struct rinst *in);
 const char *runner__assign_ports(struct rinst *in, const struct spec_service *svc, char *why, size_t cap);
 /* Fills in berth's runtime variables (${PORT}, ${PORT_<n>}, ${endpoints:...}). */
 char *runner__expand(const struct rinst *in, const char *s);
+
+/* runner_logs.c: tells the log pipeline of the instance's inputs (when its
+ * definition or its stack's outputs changed), or that it is gone. */
+void runner__logs_sync(struct rinst *in, const struct rstack *rs, const struct spec_service *svc, int svc_idx);
+void runner__logs_forget(struct rinst *in);
 void runner__build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env);
 void runner__ensure_bind_paths(const struct spec_service *svc);
 /* The service's own environment (for its hooks): its environment plus the

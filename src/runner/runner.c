@@ -394,6 +394,7 @@ static void inst_remove(struct rinst *in)
 		free(key);
 	}
 	runner__unpublish(r, in);
+	runner__logs_forget(in);
 	emit(in, "instance.removed", NULL);
 	runner__release_ports(in);
 	runner__rm_rf(in->dir);
@@ -885,6 +886,7 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 		in->generation = gen;
 		in->status_dirty = true;
 	}
+	runner__logs_sync(in, rs, svc, svc_idx);
 	if (in->pre && (svc_stopped(rs, in->service) ||
 			in->run_hash != rs->hashes[svc_idx] || in->run_restart_gen != svc_restart_gen(rs, in->service))) {
 		hooks_pre_cancel(in->pre); /* on_pre_done(UV_ECANCELED) follows */

@@ -28,6 +28,7 @@ struct runner;
 struct events;
 struct catalog;
 struct hooks;
+struct logs;
 
 struct runner_opts {
 	uv_loop_t *loop;
@@ -41,6 +42,7 @@ struct runner_opts {
 	struct catalog *catalog;     /* the agent's view of the catalog, for ${endpoints:...} */
 	const char *berth;           /* the berth binary, for `image: berth/lb` services */
 	struct hooks *hooks;         /* the hook engine: on_change and pre_start (may be NULL) */
+	struct logs *logs;           /* the log pipeline, told of every instance (may be NULL) */
 };
 
 struct runner *runner_new(const struct runner_opts *o);

@@ -378,6 +378,8 @@ json_t *spec_to_json(const struct spec_stack *st)
 	for (int i = 0; i < st->nservices; i++)
 		put(svcs, st->services[i].name, service_json(&st->services[i]));
 	put(j, "services", svcs);
+	if (st->x_berth)
+		put(j, "x-berth", json_deep_copy(st->x_berth));
 	if (st->nvolumes) {
 		json_t *v = json_object();
 		for (int i = 0; i < st->nvolumes; i++)
@@ -1033,7 +1035,7 @@ static bool json_name_ok(const char *n, bool upper)
 
 int spec_from_json(const json_t *j, struct spec_stack **out, char **err)
 {
-	static const char *const keys[] = {"name", "project_dir", "files", "services", "volumes", NULL};
+	static const char *const keys[] = {"name", "project_dir", "files", "services", "volumes", "x-berth", NULL};
 	struct spec_stack *st = XNEW(struct spec_stack);
 	struct jr r = {0};
 	json_t *svcs, *vols, *v;
@@ -1052,6 +1054,13 @@ int spec_from_json(const json_t *j, struct spec_stack **out, char **err)
 		jerr(&r, "expected a project name: [a-z0-9][a-z0-9_-]*, at most 63 characters");
 		jpop(&r, m);
 		goto fail;
+	}
+	if ((v = json_object_get(j, "x-berth"))) {
+		if (!json_is_object(v)) {
+			jerr(&r, "x-berth: expected an object");
+			goto fail;
+		}
+		st->x_berth = json_deep_copy(v);
 	}
 	svcs = json_object_get(j, "services");
 	if (!json_is_object(svcs)) {

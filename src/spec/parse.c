@@ -13,6 +13,7 @@
 #include "core/timeutil.h"
 #include "health/health.h"
 #include "hooks/hooks.h"
+#include "logs/logs.h"
 
 /*
  * Every mapping of a compose file has two tables here: the keys berth acts
@@ -498,6 +499,30 @@ static int check_x_berth_hooks(struct spec__loader *L, const struct yaml_node *x
 	return rc;
 }
 
+/* x-berth.logs (a service's inputs) and the top-level x-berth.logs (a
+ * stack's outputs) belong to the log pipeline, whose checks name the key
+ * path found again here for the position. */
+static int check_x_berth_logs(struct spec__loader *L, const struct yaml_node *xb, const json_t *j, bool top)
+{
+	const struct yaml_pair *pl = yaml_map_find(xb, "logs");
+	char *why = NULL, *at = NULL;
+	bool at_key = false;
+	int rc = 0;
+
+	if (!pl)
+		return 0;
+	const json_t *v = json_object_get(j, "logs");
+	if ((top ? logs_check_stack(v, &why, &at, &at_key) : logs_check_service(v, &why, &at, &at_key)) < 0) {
+		size_t mark = yaml_path_push_key(&L->y, "logs");
+		const struct yaml_node *n = yaml_walk_path(&L->y, pl->value, at, at_key);
+		rc = spec__err(L, n, "%s", why);
+		yaml_path_pop(&L->y, mark);
+	}
+	free(why);
+	free(at);
+	return rc;
+}
+
 static int f_x_berth(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 {
 	struct spec__loader *L = spec__L(y);
@@ -507,7 +532,7 @@ static int f_x_berth(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 		return spec__expected(L, n, "a mapping (berth's own keys: driver, check, lb, logs, on_change, pre_start)");
 	json_decref(s->x_berth);
 	s->x_berth = n->kind == YAML_MAP ? spec__node_to_json(n) : NULL;
-	if (s->x_berth && check_x_berth_check(L, n, s->x_berth) < 0)
+	if (s->x_berth && (check_x_berth_check(L, n, s->x_berth) < 0 || check_x_berth_logs(L, n, s->x_berth, false) < 0))
 		return -1;
 	return s->x_berth ? check_x_berth_hooks(L, n, s->x_berth) : 0;
 }
@@ -1101,10 +1126,29 @@ static int f_name(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 	return 0;
 }
 
+static int f_top_x_berth(struct yaml_ctx *y, const struct yaml_node *n, void *field)
+{
+	struct spec__loader *L = spec__L(y);
+
+	if (n->kind != YAML_MAP && !yaml_is_null(n))
+		return spec__expected(L, n, "a mapping (berth's own stack keys: logs)");
+	for (int i = 0; i < n->npairs; i++)
+		if (strcmp(n->pairs[i].key->text, "logs") != 0) {
+			size_t mark = yaml_path_push_key(&L->y, n->pairs[i].key->text);
+			int rc = spec__err(L, n->pairs[i].key, "unknown key (a stack's x-berth has logs)");
+			yaml_path_pop(&L->y, mark);
+			return rc;
+		}
+	json_decref(L->st->x_berth);
+	L->st->x_berth = n->kind == YAML_MAP ? spec__node_to_json(n) : NULL;
+	return L->st->x_berth ? check_x_berth_logs(L, n, L->st->x_berth, true) : 0;
+}
+
 static const struct yaml_field top_fields[] = {
 	{.key = "name", .type = YF_FUNC, .fn = f_name, .doc = "project name, unless -p or COMPOSE_PROJECT_NAME"},
 	{.key = "services", .type = YF_FUNC, .fn = f_services, .doc = "the services"},
 	{.key = "volumes", .type = YF_FUNC, .fn = f_top_volumes, .doc = "named volumes"},
+	{.key = "x-berth", .type = YF_FUNC, .fn = f_top_x_berth, .doc = "berth's own stack keys (logs.outputs)"},
 	{.key = "x-*", .type = YF_IGNORE, .doc = "extensions (a home for &anchors), ignored"},
 	{NULL},
 };

@@ -286,6 +286,8 @@ struct spec_stack {
 	int nservices;
 	struct spec_volume_decl *volumes; /* top-level volumes, sorted by key */
 	int nvolumes;
+	json_t *x_berth;           /* the top-level x-berth: an object (owned) or NULL; its key
+				    * logs.outputs is the stack's own log outputs (docs/logs.md) */
 	char **warnings;           /* "FILE:LINE:COL: PATH: message", in the order found; not
 				    * part of the JSON form */
 	int nwarnings;
@@ -328,6 +330,11 @@ void spec_stack_free(struct spec_stack *s);
  * with keys in a fixed order, empty lists and unset values left out;
  * docs/compose.md describes it. Byte-identical for equal stacks. */
 json_t *spec_to_json(const struct spec_stack *s);
+
+struct yaml_node;
+/* A YAML node as JSON, scalars typed the way compose files mean them (the
+ * form x-berth values are kept in). A new reference. */
+json_t *spec_yaml_to_json(const struct yaml_node *n);
 
 /* Builds a stack from spec_to_json()'s form (as the agent reads it back
  * from the store); spec_to_json(spec_from_json(j)) equals j for every j

@@ -64,6 +64,7 @@ void spec_stack_free(struct spec_stack *s)
 	if (!s)
 		return;
 	free(s->name);
+	json_decref(s->x_berth);
 	free(s->project_dir);
 	spec__argv_free(s->files, s->nfiles);
 	for (int i = 0; i < s->nservices; i++)

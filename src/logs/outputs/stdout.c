@@ -1,0 +1,107 @@
+/* The stdout output: events on the agent's standard output, as JSON lines
+ * (format: json) or one readable line each (format: human, the default):
+ * "2026-12-01T11:34:19.123Z shop web.1 stdout | message". */
+#include "logs/output.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/mem.h"
+
+struct out_stdout {
+	bool json;
+	int fd;
+};
+
+static int check(const json_t *cfg, char **why, const char **at)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach((json_t *)cfg, k, v) {
+		if (!strcmp(k, "type") || !strcmp(k, "name") || !strcmp(k, "queue"))
+			continue;
+		*at = k;
+		if (strcmp(k, "format") != 0) {
+			*why = xstrdup("unknown key (stdout takes format: human|json)");
+			return -1;
+		}
+		if (!json_string_value(v) || (strcmp(json_string_value(v), "human") && strcmp(json_string_value(v), "json"))) {
+			*why = xstrdup("expected human or json");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void *create(const json_t *cfg)
+{
+	struct out_stdout *o = xcalloc(1, sizeof(*o));
+	const char *f = json_string_value(json_object_get(cfg, "format"));
+
+	o->json = f && strcmp(f, "json") == 0;
+	o->fd = STDOUT_FILENO;
+	return o;
+}
+
+static int write_all(int fd, const char *p, size_t n, char **err)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			*err = xasprintf("write to standard output: %s", strerror(errno));
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static const char *str(json_t *e, const char *k)
+{
+	const char *s = json_string_value(json_object_get(e, k));
+	return s ? s : "-";
+}
+
+static int send_(void *priv, struct logs_batch *b, char **err)
+{
+	struct out_stdout *o = priv;
+
+	if (o->json)
+		return write_all(o->fd, b->data, b->len, err);
+	struct buf out = {0};
+	for (const char *p = b->data, *end = p + b->len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		json_t *e = json_loadb(p, n, 0, NULL);
+		if (e) {
+			const char *stream = json_string_value(json_object_get(e, "stream"));
+			buf_appendf(&out, "%s %s %s %s | %s\n", str(e, "@timestamp"), str(e, "stack"), str(e, "instance"),
+				    stream ? stream : str(e, "path"), str(e, "message"));
+			json_decref(e);
+		}
+		p += n + 1;
+	}
+	int rc = write_all(o->fd, buf_ptr(&out), out.data, err);
+	buf_free(&out);
+	return rc;
+}
+
+static void destroy(void *priv)
+{
+	free(priv);
+}
+
+const struct logs_output_ops logs_out_stdout = {
+	.type = "stdout",
+	.check = check,
+	.create = create,
+	.send = send_,
+	.destroy = destroy,
+};
