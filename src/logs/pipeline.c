@@ -744,6 +744,8 @@ struct logs *logs_new(const struct logs_opts *o, char **err)
 		if (logs__out_max_seq(out) > l->seq)
 			l->seq = logs__out_max_seq(out);
 	}
+	/* /metrics answers from the first moment, disk buffers included. */
+	snapshot_metrics(l);
 	uv_loop_init(&l->loop);
 	uv_async_init(&l->loop, &l->wake, on_wake);
 	l->wake.data = l;

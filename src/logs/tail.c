@@ -110,6 +110,10 @@ static void message(struct logs__src *s, int k, const char *ts, const char *msg,
 {
 	struct logs__join *j = &s->join[k];
 
+	if (len > LOGS_MAX_LINE) {
+		len = LOGS_MAX_LINE;
+		trunc = true;
+	}
 	if (!s->conf || !s->conf->has_ml) {
 		emit(s, k, ts, msg, len, trunc, out, n);
 		return;
@@ -197,10 +201,11 @@ static void split(struct logs__src *s, struct buf *out, uint32_t *n)
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			break;
+		size_t len = (size_t)(nl - p);
 		if (s->skipping)
 			s->skipping = false;
-		else
-			line(s, p, (size_t)(nl - p), false, at + (p - base), out, n);
+		else /* a long line read whole in one go is cut here */
+			line(s, p, len > LOGS_MAX_LINE ? LOGS_MAX_LINE : len, len > LOGS_MAX_LINE, at + (p - base), out, n);
 		p = nl + 1;
 	}
 	buf_consume(&s->rbuf, (size_t)(p - base));
