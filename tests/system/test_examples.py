@@ -1,15 +1,19 @@
 """The example stacks as a user runs them, from examples/, unchanged: what
-README.md and the examples' own READMEs promise."""
+README.md and the examples' own READMEs promise. This file holds examples/demo
+and the helpers the other test_examples_*.py files share."""
 import http.client
 import json
 import os
+import shutil
+import subprocess
 
 import pytest
 
-from agentlib import Agent, wait_states
+from agentlib import Agent, api_json, wait_states
 from conftest import HERE, SLOW, free_port, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
+EXAMPLES = os.path.join(ROOT, "examples")
 
 
 @pytest.fixture
@@ -17,6 +21,41 @@ def agent(tmpdir_path):
     a = Agent(os.path.join(tmpdir_path, "data"))
     yield a
     a.cleanup()
+
+
+def need(*programs):
+    """Skips the test when one of <programs> is missing (make deps installs
+    them all)."""
+    for p in programs:
+        if not shutil.which(p):
+            pytest.skip("%s is installed by make deps" % p)
+
+
+def npm_deps(example):
+    """The example's node_modules, as `make deps` installs them (a no-op when
+    they are up to date)."""
+    need("node", "npm")
+    r = subprocess.run(["sh", os.path.join(ROOT, "scripts", "examples-deps.sh"), example],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, "examples-deps.sh %s:\n%s%s" % (example, r.stdout, r.stderr)
+
+
+def catalog(agent, stack, svc, healthy=True):
+    """The catalog's endpoints of <svc>, by instance index."""
+    st, _, eps = api_json(agent, "GET", "/v1/catalog/service/%s?stack=%s&healthy=%d" % (svc, stack, healthy))
+    assert st == 200, eps
+    return {e["index"]: e for e in eps}
+
+
+def pid_of(agent, stack, instance):
+    for i in agent.ps(stack):
+        if i["instance"] == instance:
+            return i.get("pid")
+    return None
+
+
+def all_running(n):
+    return lambda insts: len(insts) == n and all(i["state"] == "running" for i in insts)
 
 
 def served_by(port, n):
