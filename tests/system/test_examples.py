@@ -92,3 +92,64 @@ def test_demo_replicas_behind_the_lb(agent):
     assert json.loads(agent.cli("ps", "-a", "--json", cwd=demo).stdout) == []
     with pytest.raises(OSError):
         served_by(port, 1)
+
+
+class Load:
+    """A bounded load of GET requests through the lb: <threads> clients on
+    keep-alive connections (a new one after any error), at most <limit>
+    requests each and never past <seconds>; every answer recorded as
+    (time, status, X-Served-By, error)."""
+
+    def __init__(self, port, path="/", threads=2, limit=20000, seconds=60, header="x-served-by", pause=0.002):
+        import threading
+        import time
+        self.port, self.path, self.limit, self.header, self.pause = port, path, limit, header, pause
+        self.deadline = time.monotonic() + seconds * SLOW
+        self.results = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        import time
+        c = None
+        for _ in range(self.limit):
+            if self.stopping.is_set() or time.monotonic() > self.deadline:
+                break
+            rec = None
+            try:
+                if c is None:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10 * SLOW)
+                c.request("GET", self.path)
+                r = c.getresponse()
+                r.read()
+                rec = (time.monotonic(), r.status, r.getheader(self.header), None)
+                if r.getheader("connection", "").lower() == "close":
+                    c.close()
+                    c = None
+            except (OSError, http.client.HTTPException) as e:
+                rec = (time.monotonic(), None, None, repr(e))
+                if c is not None:
+                    c.close()
+                c = None
+            with self.lock:
+                self.results.append(rec)
+            time.sleep(self.pause)  # a steady load, not a CPU hog on a shared machine
+        if c is not None:
+            c.close()
+
+    def since(self, t):
+        with self.lock:
+            return [r for r in self.results if r[0] >= t]
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(30 * SLOW)
+        return self.failures()
+
+    def failures(self):
+        with self.lock:
+            return [r for r in self.results if r[1] != 200]
