@@ -61,3 +61,13 @@ def test_ha_web_kill_a_backend_under_load(agent):
     agent.cli("down", cwd=HA, env=env)
     assert json.loads(agent.cli("ps", "-a", "--json", cwd=HA).stdout) == []
 
+
+def test_ha_web_lb_config_is_applied_without_a_note(agent):
+    # berth up used to say "lb_config: not applied yet" of a berth/lb service
+    # that applies it.
+    r = agent.cli("config", "-q", cwd=HA)
+    assert r.returncode == 0 and "lb_config" not in r.stderr, r.stderr
+    env = {"HA_PORT": str(free_port())}
+    r = agent.cli("up", "-d", cwd=HA, env=env)
+    assert "lb_config" not in r.stderr, r.stderr
+    agent.cli("down", cwd=HA, env=env)
