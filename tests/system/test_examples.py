@@ -96,14 +96,17 @@ def test_demo_replicas_behind_the_lb(agent):
 
 class Load:
     """A bounded load of GET requests through the lb: <threads> clients on
-    keep-alive connections (a new one after any error), at most <limit>
+    keep-alive connections (a new one after any error; one per request
+    without <keepalive>), at most <limit>
     requests each and never past <seconds>; every answer recorded as
     (time, status, X-Served-By, error)."""
 
-    def __init__(self, port, path="/", threads=2, limit=20000, seconds=60, header="x-served-by", pause=0.002):
+    def __init__(self, port, path="/", threads=2, limit=20000, seconds=60, header="x-served-by", pause=0.002,
+                 keepalive=True):
         import threading
         import time
         self.port, self.path, self.limit, self.header, self.pause = port, path, limit, header, pause
+        self.keepalive = keepalive
         self.deadline = time.monotonic() + seconds * SLOW
         self.results = []
         self.lock = threading.Lock()
@@ -126,7 +129,7 @@ class Load:
                 r = c.getresponse()
                 r.read()
                 rec = (time.monotonic(), r.status, r.getheader(self.header), None)
-                if r.getheader("connection", "").lower() == "close":
+                if not self.keepalive or r.getheader("connection", "").lower() == "close":
                     c.close()
                     c = None
             except (OSError, http.client.HTTPException) as e:
