@@ -7,11 +7,12 @@ import base64
 import http.client
 import json
 import os
+import random
 import signal
 import subprocess
 
 from agentlib import by_instance, wait_states
-from conftest import SLOW, free_port, wait_for
+from conftest import BERTH, SLOW, free_port, wait_for
 from test_examples import EXAMPLES, agent, all_running, catalog, need, npm_deps  # noqa: F401 (fixture)
 
 CHAT = os.path.join(EXAMPLES, "chat")
@@ -138,3 +139,39 @@ def test_chat_sticky_socketio_survives_losing_an_instance(agent, tmpdir_path):
 
     agent.cli("down", cwd=CHAT, env=env)
     assert json.loads(agent.cli("ps", "-a", "--json", cwd=CHAT).stdout) == []
+
+
+def test_make_demo_script_runs_the_chat_and_says_where(tmpdir_path):
+    """scripts/demo.sh (make demo after deps and build): an agent, the chat
+    stack, the pages to open; Ctrl-C removes the stack and stops the agent."""
+    need("redis-server")
+    npm_deps("chat")
+    ports = {"CHAT_PORT": free_port(), "API_PORT": free_port(), "STATS_PORT": free_port()}
+    data = os.path.join(tmpdir_path, "demo-data")
+    base = random.randrange(20000, 60000, 500)
+    env = dict(os.environ, BERTH_DATA_DIR=data, BERTH_DNS_ADDR="127.0.0.1:0",
+               BERTH_PORT_RANGE="%d-%d" % (base, base + 199), **{k: str(v) for k, v in ports.items()})
+    p = subprocess.Popen(["sh", os.path.join(EXAMPLES, "..", "scripts", "demo.sh"), BERTH], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    out = []
+    try:
+        while not any("Following the logs" in line for line in out):
+            line = p.stdout.readline()
+            assert line, "demo.sh ended early:\n" + "".join(out)
+            out.append(line)
+        text = "".join(out)
+        assert "http://127.0.0.1:%d/" % ports["CHAT_PORT"] in text, text
+        assert "http://127.0.0.1:%d/stats" % ports["STATS_PORT"] in text, text
+        wait_for(lambda: b"/socket.io/socket.io.js" in get(ports["CHAT_PORT"], "/")[2], timeout=20,
+                 what="the chat page")
+        assert get(ports["STATS_PORT"], "/stats")[0] == 401
+    finally:
+        os.killpg(p.pid, signal.SIGINT)  # Ctrl-C in the demo's terminal
+        try:
+            rest = p.communicate(timeout=60 * SLOW)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            rest = p.communicate()[0]
+    assert "demo stopped" in rest, rest
+    assert not os.path.exists(os.path.join(data, "berth.sock")) or \
+        subprocess.run([BERTH, "ps", "-a", "--data-dir", data], capture_output=True).returncode != 0
