@@ -121,9 +121,11 @@ def test_chat_sticky_socketio_survives_losing_an_instance(agent, tmpdir_path):
         assert p["messages"] > 0 and p["acked"] == p["messages"], (phase, p)
         assert p["deliveries_missing"] == 0, (phase, p)
     assert report["phases"]["1"]["deliveries_expected"] == 200 * 10
-    # The reconnected clients went to the two survivors; newcomers reach the
-    # replacement too; posts through the REST tier went to both api instances.
-    assert set(report["after_by_instance"]) == {"chat.1", "chat.3"}, report
+    # The reconnected clients went to a live instance (the survivors, or the
+    # replacement if it was back by then); newcomers reach the replacement
+    # too; posts through the REST tier went to both api instances.
+    assert sum(report["after_by_instance"].values()) == 200, report
+    assert set(report["after_by_instance"]) <= {"chat.1", "chat.2", "chat.3"}, report
     assert victim in report["late_by_instance"], report
     assert set(report["api_by_instance"]) == {"api.1", "api.2"}, report
 
