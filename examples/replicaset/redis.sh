@@ -29,7 +29,12 @@ while [ "$primary" = "$me" ] && [ $i -lt 150 ]; do
 	primary=$(ask_sentinels)
 done
 [ -n "$primary" ] || primary=${PRIMARY:-}
+# No persistence; the working dir under run/ holds only what a replica's
+# full sync writes to disk.
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$here/run/redis.${BERTH_INDEX:-1}"
 common="--port $PORT --bind ${BERTH_ADDR:-127.0.0.1} --save '' --appendonly no --repl-diskless-sync-delay 0"
+common="$common --dir $here/run/redis.${BERTH_INDEX:-1}"
 if [ -z "$primary" ] || [ "$primary" = "$me" ]; then
 	if [ "${BERTH_INDEX:-1}" != 1 ] && [ -z "$primary" ]; then
 		echo "no primary yet (the catalog and the Sentinels know none): exiting, berth starts me again"
