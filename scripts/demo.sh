@@ -1,9 +1,11 @@
 #!/bin/sh
 # make demo: a berth agent on its embedded defaults (data dir: $BERTH_DATA_DIR,
 # else build/demo-data, so the demo leaves the system alone), the stack in
-# examples/demo deployed on it, where everything runs, then the merged logs
-# until Ctrl-C, which removes the stack and stops the agent. Stops only what
-# it started.
+# examples/chat deployed on it (its npm dependencies come with make deps),
+# where everything runs and the pages to open, then the merged logs until
+# Ctrl-C, which removes the stack and stops the agent. Stops only what it
+# started. CHAT_PORT, API_PORT, STATS_PORT and STATS_AUTH move or protect
+# the lb's listeners (examples/chat/README.md).
 set -eu
 berth=${1:-build/berth}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +17,7 @@ cleanup() {
 	trap - INT TERM EXIT
 	echo
 	echo "demo: removing the stack and stopping the agent..."
-	"$berth" down -p demo --data-dir "$data" >/dev/null 2>&1 || true
+	"$berth" down -p chat --data-dir "$data" >/dev/null 2>&1 || true
 	[ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
 	echo "demo stopped"
 }
@@ -41,30 +43,26 @@ else
 	echo "demo: agent running (pid $agent_pid, data dir $data, log $data/agent.log)"
 fi
 
-cd "$here/examples/demo"
+[ -d "$here/examples/chat/node_modules" ] || sh "$here/scripts/examples-deps.sh" chat
+cd "$here/examples/chat"
 "$berth" up -d --data-dir "$data"
 echo
 "$berth" ps --data-dir "$data"
-echo
-"$berth" ps --json --data-dir "$data" | /usr/bin/python3 -c '
-import json, sys
-insts = json.load(sys.stdin)
-print("  The load balancer (each request to the next healthy replica):")
-for i in insts:
-    for u in i.get("urls") or []:
-        print("    %s/" % u)
-print("  The replicas themselves:")
-for i in insts:
-    if i["service"] == "web" and i.get("port"):
-        print("    %-6s http://%s:%d/" % (i["instance"], i["addr"], i["port"]))'
+auth=${STATS_AUTH:-admin:berth}
 cat <<MSG
 
+  Open:
+    the chat          http://127.0.0.1:${CHAT_PORT:-8080}/   (two browsers, the same room)
+    the lb's stats    http://127.0.0.1:${STATS_PORT:-8404}/stats   (user ${auth%%:*}, password ${auth#*:})
+    the REST tier     http://127.0.0.1:${API_PORT:-8081}/api/rooms/lobby/messages
+
   Try, in another terminal:
-    curl -s http://127.0.0.1:${DEMO_PORT:-8080}/      (again: another instance answers)
-    $berth scale -p demo web=5 --data-dir $data   (the lb follows)
-    kill -9 <a web pid>     (out of the lb, restarted: restart: always; see ps)
-    dig @127.0.0.1 -p 8600 +short web.demo.berth SRV
-    $berth ps -p demo --data-dir $data
+    curl -si http://127.0.0.1:${CHAT_PORT:-8080}/whoami    (Set-Cookie: CHATSRV=chat.N: the lb's sticky cookie)
+    kill -9 <a chat pid>     (its browsers reconnect to the others; restarted: see ps)
+    $berth scale -p chat chat=5 --data-dir $data   (the lb follows)
+    node examples/chat/loadtest.js --url http://127.0.0.1:${CHAT_PORT:-8080} --api http://127.0.0.1:${API_PORT:-8081}
+    dig @127.0.0.1 -p 8600 +short chat.chat.berth SRV
+    $berth ps -p chat --data-dir $data
   Following the logs; Ctrl-C removes the stack and stops the agent.
 
 MSG

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages berth needs to build, test, demo and bench.
 # Idempotent: only missing packages are installed, and apt-get update runs
-# only when something is missing.
+# only when something is missing. Then the examples' npm dependencies
+# (scripts/examples-deps.sh, skipped when up to date).
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev
 libuv1-dev libcurl4-openssl-dev libjansson-dev libfyaml-dev libsqlite3-dev libssl-dev
@@ -17,7 +19,17 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && { echo "deps: all present"; exit 0; }
+# Node.js and npm for the examples: Debian's unless a node and an npm are
+# there already (e.g. NodeSource's nodejs, which has npm inside and
+# conflicts with Debian's npm package).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing="$missing nodejs npm"
+fi
+if [ -z "$missing" ]; then
+	echo "deps: all present"
+	sh "$here/examples-deps.sh"
+	exit 0
+fi
 
 echo "deps: installing$missing"
 SUDO=""
@@ -32,3 +44,4 @@ fi
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+sh "$here/examples-deps.sh"

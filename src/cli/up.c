@@ -133,8 +133,11 @@ static void note_unenforced(const struct spec_stack *s)
 		if (v->image && !v->ncommand && !v->nentrypoint && !lb_stack_is_lb(v))
 			fprintf(stderr, "note: services.%s: an image without a command needs the docker driver, "
 					"which is not available yet; its instances will fail\n", v->name);
-		if (v->lb_config)
-			fprintf(stderr, "note: services.%s (rancher-compose lb_config): not applied yet\n", v->name);
+		/* An image: berth/lb service runs it (lb/stackcfg.c); elsewhere
+		 * nothing reads it. */
+		if (v->lb_config && !lb_stack_is_lb(v))
+			fprintf(stderr, "note: services.%s (rancher-compose lb_config): only an image: berth/lb "
+					"service applies it\n", v->name);
 	}
 }
 
