@@ -304,10 +304,25 @@ static void start_components(struct agent *a)
 	a->hooks = hooks_new(a->loop, &ho);
 	ro.hooks = a->hooks;
 	char *lerr = NULL;
-	struct logs_opts lo = {.data_dir = a->cfg->data_dir,
-			       .host = a->cfg->node,
-			       .outputs = json_object_get(a->cfg->logs, "outputs")};
+	/* A file output's relative path is agent.yml's directory's. */
+	json_t *outs = json_deep_copy(json_object_get(a->cfg->logs, "outputs")), *oc;
+	size_t oi;
+	char *cdir = xstrdup(a->cfg->config_file ? a->cfg->config_file : a->cfg->data_dir);
+	if (a->cfg->config_file && strrchr(cdir, '/')) {
+		*strrchr(cdir, '/') = '\0';
+	} else if (a->cfg->config_file) {
+		free(cdir);
+		cdir = xstrdup(".");
+	}
+	json_array_foreach(outs, oi, oc) {
+		const char *p = json_string_value(json_object_get(oc, "path"));
+		if (p && p[0] != '/')
+			json_object_set_new(oc, "path", json_sprintf("%s/%s", cdir, p));
+	}
+	free(cdir);
+	struct logs_opts lo = {.data_dir = a->cfg->data_dir, .host = a->cfg->node, .outputs = outs};
 	a->logs = logs_new(&lo, &lerr);
+	json_decref(outs);
 	if (!a->logs) {
 		log_error("agent", "the log pipeline cannot start: %s (no log is shipped)", lerr);
 		free(lerr);

@@ -1,9 +1,9 @@
 """examples/sessions as its README promises: express-session on
 connect-redis behind berth lb; a session created through one instance is
 seen through the others and survives restarting every instance; a Redis
-primary and two replicas found through discovery, both linked. (The
-shipping of the log files declared in x-berth.logs is tested with the log
-pipeline; here: the files are written.)"""
+primary and two replicas found through discovery, both linked; the app's
+access logs and Redis's log files, declared in x-berth.logs, arrive as
+JSON events in the stack's file output with their fields."""
 import glob
 import http.client
 import json
@@ -95,6 +95,32 @@ def test_sessions_shared_across_instances_and_restarts(agent):
             assert '"GET /me HTTP/1.1" 200' in f.read()
     assert os.path.getsize(os.path.join(SS, "logs", "redis.1.log")) > 0
     assert len(glob.glob(os.path.join(SS, "logs", "redis-replica.*.log"))) == 2
+
+    # ... and shipped, as JSON events, to the stack's own file output.
+    def shipped():
+        try:
+            with open(os.path.join(SS, "logs", "events.json")) as f:
+                return [json.loads(line) for line in f]
+        except (OSError, ValueError):
+            return []
+
+    def arrived():
+        ev = shipped()
+        acc = {e["instance"] for e in ev if e.get("type") == "access" and "path" in e and
+               '"GET /me HTTP/1.1" 200' in e["message"]}
+        red = {e["instance"] for e in ev if e.get("type") == "redis" and "path" in e}
+        return acc == {"app.1", "app.2", "app.3"} and red == {"redis.1", "redis-replica.1", "redis-replica.2"}
+    wait_for(arrived, timeout=20 * SLOW, what="access and redis log events")
+    ev = shipped()
+    for e in ev:
+        assert e["@version"] == "1" and e["stack"] == "sessions" and e["host"] and e["@timestamp"], e
+        assert e["instance"].startswith(e["service"] + ".")
+        if "path" in e:
+            suffix = ".access.log" if e["type"] == "access" else ".log"
+            assert e["path"] == os.path.join(SS, "logs", e["instance"] + suffix), e
+    assert any(e.get("type") == "redis" and e["service"] == "redis-replica" and
+               "MASTER <-> REPLICA sync" in e["message"] for e in ev)
+    assert any(e.get("stream") == "stdout" and e["service"] == "app" for e in ev), "the instances' stdout too"
 
     agent.cli("down", cwd=SS, env=env)
     assert json.loads(agent.cli("ps", "-a", "--json", cwd=SS).stdout) == []

@@ -40,8 +40,8 @@ static int check(const json_t *cfg, char **why, const char **at)
 		if (!strcmp(k, "type") || !strcmp(k, "name") || !strcmp(k, "queue"))
 			continue;
 		if (!strcmp(k, "path")) {
-			if (!json_string_value(v) || json_string_value(v)[0] != '/') {
-				*why = xstrdup("expected an absolute path");
+			if (!json_string_value(v) || !json_string_value(v)[0]) {
+				*why = xstrdup("expected a path (relative: to the compose file's directory, or agent.yml's)");
 				return -1;
 			}
 		} else if (!strcmp(k, "max_size")) {
