@@ -11,7 +11,8 @@ libuv1-dev libcurl4-openssl-dev libjansson-dev libfyaml-dev libsqlite3-dev libss
 libcriterion-dev openssl curl scdoc procps iproute2
 python3 python3-pytest python3-requests python3-websockets python3-dnspython python3-redis
 nginx haproxy wrk dnsutils knot-dnsutils dnsperf dnsmasq
-redis-server redis-sentinel redis-tools rsyslog"
+redis-server redis-sentinel redis-tools rsyslog
+libivykis0 libnet1 libjson-c5 libwrap0 libglib2.0-0"
 
 missing=""
 for p in $PKGS; do

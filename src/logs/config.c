@@ -5,6 +5,7 @@
 #include "logs/logs-int.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,10 @@ int logs__size_parse(const char *s, uint64_t *out)
 
 	if (!s || !isdigit((unsigned char)*s))
 		return -1;
+	errno = 0;
 	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
 	while (*end == ' ')
 		end++;
 	if (*end) {
