@@ -200,21 +200,20 @@ void logs__cri_ts(const char *cri, size_t n, char ts[32])
 {
 	/* The shim writes "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ": keep the
 	 * milliseconds. Another shape (a CRI file from elsewhere) is taken as
-	 * it is when it fits, else replaced by the time it was read. */
-	if (n >= 24 && cri[19] == '.' && cri[n - 1] == 'Z' && n < 40) {
-		memcpy(ts, cri, 23);
-		ts[23] = 'Z';
-		ts[24] = '\0';
-		return;
-	}
-	bool ok = n > 0 && n < 32;
+	 * it is when it fits, else replaced by the time it was read. Either
+	 * way it goes into JSON unescaped: only time characters pass. */
+	bool ok = n > 0 && n < 40;
 	for (size_t i = 0; ok && i < n; i++)
 		ok = (cri[i] >= '0' && cri[i] <= '9') || (cri[i] >= 'A' && cri[i] <= 'Z') || cri[i] == ':' ||
 		     cri[i] == '.' || cri[i] == '-' || cri[i] == '+';
-	if (ok) {
+	if (ok && n >= 24 && cri[19] == '.' && cri[n - 1] == 'Z') {
+		memcpy(ts, cri, 23);
+		ts[23] = 'Z';
+		ts[24] = '\0';
+	} else if (ok && n < 32) {
 		memcpy(ts, cri, n);
 		ts[n] = '\0';
-		return;
+	} else {
+		logs__now_ts(ts);
 	}
-	logs__now_ts(ts);
 }

@@ -114,6 +114,8 @@ Test(event, cri_time_to_milliseconds)
 	cr_assert_str_eq(ts, "2026-12-01T11:50:31.352Z");
 	logs__cri_ts("2026-12-01T11:50:31+01:00", 25, ts);
 	cr_assert_str_eq(ts, "2026-12-01T11:50:31+01:00", "another valid shape is kept");
+	logs__cri_ts("2026-12-01T10:0\xb0:00.000000001Z", 30, ts);
+	cr_assert_neq(ts[16], '\xb0', "a byte that is no time character never reaches the JSON");
 	logs__cri_ts("bad\"time", 8, ts);
 	cr_assert_eq(strlen(ts), 24, "not a time: the time it was read");
 }
