@@ -147,6 +147,7 @@ struct logs__src {
 	struct buf rbuf;             /* bytes read but not yet a whole line */
 	bool skipping;               /* dropping the rest of an over-long line */
 	struct logs__join join[2];   /* [0] stdout (and plain files), [1] stderr */
+	struct buf scratch;          /* a message NUL-terminated for regexec() */
 	off_t end;                   /* safe offset: a restart resumes here */
 	uint64_t seq_end;            /* seq of its last chunk */
 	bool gone;                   /* let go once read to the end and acknowledged */

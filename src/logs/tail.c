@@ -118,8 +118,13 @@ static void message(struct logs__src *s, int k, const char *ts, const char *msg,
 		emit(s, k, ts, msg, len, trunc, out, n);
 		return;
 	}
-	regmatch_t m = {.rm_so = 0, .rm_eo = (regoff_t)len};
-	bool first = regexec(&s->conf->ml, msg, 1, &m, REG_STARTEND) == 0;
+	/* regexec() wants a C string (REG_STARTEND would do without one, but
+	 * sanitizers' interceptors still read to a NUL). A message with a NUL
+	 * inside is matched on its part before it. */
+	buf_reset(&s->scratch);
+	buf_append(&s->scratch, msg, len);
+	buf_append(&s->scratch, "", 1);
+	bool first = regexec(&s->conf->ml, buf_ptr(&s->scratch), 0, NULL, 0) == 0;
 	if (first || j->mlstart < 0) {
 		ml_flush(s, k, out, n);
 		j->mlstart = start;
@@ -510,6 +515,7 @@ void logs__src_close(struct logs__src *s)
 		close(s->fd);
 	s->fd = -1;
 	buf_free(&s->rbuf);
+	buf_free(&s->scratch);
 	for (int k = 0; k < 2; k++) {
 		buf_free(&s->join[k].part);
 		buf_free(&s->join[k].ml);
