@@ -1,6 +1,7 @@
 /* Agent configuration layering (see config.h). */
 #include "agent/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -14,7 +15,6 @@
 #include "core/timeutil.h"
 #include "core/yaml.h"
 #include "logs/logs.h"
-#include "spec/spec.h"
 
 enum opt_type {
 	OPT_STR = 0,     /* any non-empty string */
@@ -231,12 +231,47 @@ static const char *env_get(char **env, const char *name)
 	return NULL;
 }
 
+/* A node of agent.yml as JSON: plain true/false and integers typed, the
+ * rest strings, as the compose loader gives x-berth values. (The loader's
+ * own converter reads its private node type; this is a plain tree.) */
+static json_t *node_json(const struct yaml_node *n)
+{
+	json_t *j;
+
+	switch (n->kind) {
+	case YAML_SEQ:
+		j = json_array();
+		for (int i = 0; i < n->nitems; i++)
+			json_array_append_new(j, node_json(n->items[i]));
+		return j;
+	case YAML_MAP:
+		j = json_object();
+		for (int i = 0; i < n->npairs; i++)
+			json_object_set_new(j, n->pairs[i].key->text, node_json(n->pairs[i].value));
+		return j;
+	case YAML_SCALAR:
+		break;
+	}
+	if (n->plain && yaml_is_null(n))
+		return json_null();
+	if (n->plain && (!strcmp(n->text, "true") || !strcmp(n->text, "false")))
+		return json_boolean(n->text[0] == 't');
+	if (n->plain) {
+		char *end;
+		errno = 0;
+		long long v = strtoll(n->text, &end, 10);
+		if (*n->text && !*end && errno == 0 && (isdigit((unsigned char)n->text[0]) || n->text[0] == '-'))
+			return json_integer(v);
+	}
+	return json_stringn(n->text, n->len);
+}
+
 /* agent.yml's logs: the agent-wide log outputs, checked by the pipeline
  * and blamed at their line and column. A later file replaces it whole. */
 static int apply_logs(struct agent_config *c, struct yaml_ctx *y, const struct yaml_pair *p)
 {
 	size_t mark = yaml_path_push_key(y, "logs");
-	json_t *j = spec_yaml_to_json(p->value);
+	json_t *j = node_json(p->value);
 	char *why = NULL, *at = NULL;
 	bool at_key = false;
 	int rc = 0;

@@ -411,7 +411,8 @@ static void load_buffer(struct logs_out *o)
 		free(p);
 	}
 	closedir(d);
-	qsort(v, (size_t)nv, sizeof(*v), cmp_u64);
+	if (nv)
+		qsort(v, (size_t)nv, sizeof(*v), cmp_u64);
 	for (int i = 0; i < nv; i++) {
 		if (o->tail)
 			o->tail->next = v[i];

@@ -331,10 +331,6 @@ void spec_stack_free(struct spec_stack *s);
  * docs/compose.md describes it. Byte-identical for equal stacks. */
 json_t *spec_to_json(const struct spec_stack *s);
 
-struct yaml_node;
-/* A YAML node as JSON, scalars typed the way compose files mean them (the
- * form x-berth values are kept in). A new reference. */
-json_t *spec_yaml_to_json(const struct yaml_node *n);
 
 /* Builds a stack from spec_to_json()'s form (as the agent reads it back
  * from the store); spec_to_json(spec_from_json(j)) equals j for every j

@@ -570,11 +570,6 @@ static json_t *scalar_to_json(const struct yaml_node *n)
 	return spec__json_str(s);
 }
 
-json_t *spec_yaml_to_json(const struct yaml_node *n)
-{
-	return spec__node_to_json(n);
-}
-
 json_t *spec__node_to_json(const struct yaml_node *n)
 {
 	json_t *j;

@@ -2,6 +2,7 @@
 then stays up (an instance that exits would be restarted).
 
   lines N PREFIX       N lines "PREFIX i" on stdout, then "PREFIX done"
+  bursts N PREFIX      the same, 5 lines at a time 0.15 s apart (several reads)
   trace                log lines with Java-style stack traces between them
   odd PATH             to PATH: invalid UTF-8, a line of exactly 1 MiB,
                        one of 1.5 MiB, then "after"
@@ -13,10 +14,13 @@ import time
 
 def main():
     mode = sys.argv[1]
-    if mode == "lines":
+    if mode in ("lines", "bursts"):
         n, prefix = int(sys.argv[2]), sys.argv[3]
         for i in range(n):
             print("%s %d" % (prefix, i))
+            if mode == "bursts" and i % 5 == 4:
+                sys.stdout.flush()
+                time.sleep(0.15)
         print("%s done" % prefix, flush=True)
     elif mode == "trace":
         print("INFO starting")

@@ -260,7 +260,11 @@ def test_invalid_utf8_and_one_mib_lines(tmpdir_path):
 def test_stack_outputs_stdout_and_removed_instances(tmpdir_path):
     out = os.path.join(tmpdir_path, "shop.json")
     data = os.path.join(tmpdir_path, "data")
-    write(os.path.join(data, "agent.yml"), "logs:\n  outputs:\n    - {type: stdout, format: human}\n")
+    write(os.path.join(data, "agent.yml"), """logs:
+  outputs:
+    - {type: stdout, format: human}
+    - {type: stdout, name: raw, format: json}
+""")
     agent = Agent(data)
     try:
         deploy(agent, tmpdir_path, """x-berth:
@@ -282,6 +286,9 @@ services:
         wait_for(lambda: "other other.1 stdout | other done" in agent.logs(), timeout=20 * SLOW,
                  what="the agent-wide stdout output")
         assert "shop web.2 stdout | shop 2" in agent.logs()
+        raw = [json.loads(l) for l in agent.logs().splitlines() if l.startswith('{"@timestamp"')]
+        assert {"other done", "shop done"} <= {e["message"] for e in raw}
+
         assert metric(agent, "berth_logs_output_events_total", output="shop.archive") == 8
         agent.cli("down", "-p", "shop")
         # The stack's output goes once its instances are gone and it is empty.
@@ -323,3 +330,23 @@ services:
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0
     assert "agent.yml:3:14: logs.outputs[0].type: unknown output type \"kafka\"" in r.stderr, r.stderr
+
+
+def test_file_output_rotates_by_size_and_keeps_n(tmpdir_path):
+    out = os.path.join(tmpdir_path, "small", "events.json")
+    agent = agent_with(tmpdir_path, "    - {type: file, path: %s, max_size: 2KiB, keep: 2}\n" % out)
+    try:
+        deploy(agent, tmpdir_path, """services:
+  web:
+    command: [python3, %s, bursts, "60", "n"]
+""" % EMIT)
+        wait_for(lambda: metric(agent, "berth_logs_output_events_total") == 61, timeout=20 * SLOW,
+                 what="61 events delivered")
+        files = [out + ".2", out + ".1", out]
+        assert all(os.path.exists(p) for p in files) and not os.path.exists(out + ".3")
+        kept = [json.loads(line)["message"] for p in files for line in open(p)]
+        # The newest events, in order, with nothing in between missing.
+        assert kept == ["n %d" % i for i in range(60)][60 - len(kept) + 1:] + ["n done"]
+        assert len(kept) < 61, "older files were removed"
+    finally:
+        agent.cleanup()
