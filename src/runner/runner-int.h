@@ -71,6 +71,8 @@ struct rinst {
 	enum rstate state;
 	enum after_stop after;
 	struct driver_run *run;      /* current run, or NULL */
+	const struct driver_ops *drv; /* the driver of the current (or last) run */
+	bool container;              /* that driver runs images: ports and variables are the container's */
 	pid_t pid;
 	int exit_code, signal;       /* of the last run (-1/0: unknown) */
 	char message[256];           /* why it is in its state, for ps */
@@ -189,6 +191,9 @@ void runner__load_ports(struct rinst *in);
 const char *runner__assign_ports(struct rinst *in, const struct spec_service *svc, char *why, size_t cap);
 /* Fills in berth's runtime variables (${PORT}, ${PORT_<n>}, ${endpoints:...}). */
 char *runner__expand(const struct rinst *in, const char *s);
+/* The instance's environment: its service's, berth's variables and, for a
+ * process (not a container, whose image has its own), the host's PATH and
+ * the like. */
 void runner__build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env);
 void runner__ensure_bind_paths(const struct spec_service *svc);
 /* The service's own environment (for its hooks): its environment plus the
