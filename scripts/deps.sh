@@ -9,7 +9,8 @@ libuv1-dev libcurl4-openssl-dev libjansson-dev libfyaml-dev libsqlite3-dev libss
 libcriterion-dev openssl curl scdoc procps iproute2
 python3 python3-pytest python3-requests python3-websockets python3-dnspython python3-redis
 nginx haproxy wrk dnsutils knot-dnsutils dnsperf dnsmasq
-redis-server redis-sentinel redis-tools"
+redis-server redis-sentinel redis-tools
+docker.io docker-compose busybox-static"
 
 missing=""
 for p in $PKGS; do
