@@ -46,6 +46,7 @@ struct docker__req {
 	docker__done_fn *done;
 	void *arg;
 	struct buf resp;
+	uint64_t t0;                 /* loop ms of the call, for the debug log */
 	long status;                 /* known once the headers are in */
 	bool started;                /* given to curl (else queued) */
 	bool internal;               /* the version negotiation: an unversioned path */
@@ -163,6 +164,8 @@ static void finish(struct docker__req *rq, const char *error)
 	if (!error && (rq->status < 200 || rq->status >= 300))
 		msg = resp_message(r.body, r.len);
 	r.message = msg ? msg : "";
+	log_debug("docker", "%s %s: %ld in %llums%s%s", rq->method, rq->path, r.status,
+		  (unsigned long long)(uv_now(rq->c->loop) - rq->t0), error ? ": " : "", error ? error : "");
 	docker__done_fn *done = rq->done;
 	void *arg = rq->arg;
 	/* Unlinked before the callback, which may call or cancel others. */
@@ -290,6 +293,7 @@ static void negotiate(struct docker__client *c)
 	rq->method = xstrdup("GET");
 	rq->path = xstrdup("/version");
 	rq->timeout_ms = 10000;
+	rq->t0 = uv_now(c->loop);
 	rq->done = on_version;
 	rq->arg = c;
 	rq->internal = true;
@@ -481,6 +485,7 @@ struct docker__req *docker__call(struct docker__client *c, const char *method, c
 		rq->blen = len;
 	}
 	rq->timeout_ms = timeout_ms;
+	rq->t0 = uv_now(c->loop);
 	rq->data = data;
 	rq->done = done;
 	rq->arg = arg;
