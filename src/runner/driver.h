@@ -109,6 +109,14 @@ typedef void driver_probe_fn(const char *error, void *arg);
 void driver_docker_probe(uv_loop_t *loop, driver_probe_fn *done, void *arg);
 /* The engine address probes and runs use, for messages. */
 const char *driver_docker_host(void);
+/* Runs <argv> in <container> (DOCKER_HOST's engine), blocking, its output
+ * on our stdout and stderr; returns its exit code, or 126 when it could
+ * not run. For `berth docker-exec`, the program of an exec health check of
+ * a docker instance. */
+int driver_docker_exec(const char *container, char *const *argv);
+/* The name the docker driver gives an instance's container (heap). */
+char *driver_docker_container_name(const char *stack, const char *svc, int index, const char *node,
+				   const char *data_dir);
 /* The agent stops: the docker driver's client closes its connections. */
 void driver_docker_shutdown(void);
 

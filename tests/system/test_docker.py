@@ -329,3 +329,32 @@ services:
     insts = wait_states(agent, "dk", lambda x: len(x) == 1 and x[0]["state"] in ("failed", "restarting"),
                         what="the instance failed")
     assert "no image" in insts[0]["message"], insts
+
+
+def test_healthcheck_runs_in_the_container(agent, engine, tmp_path):
+    """A compose healthcheck of a docker instance is run by berth, inside
+    the container (berth docker-exec): the file it tests exists only there."""
+    marker = "/tmp/ready-%d" % os.getpid()
+    assert not os.path.exists(marker)
+    up(agent, str(tmp_path / "p"), """
+services:
+  db:
+    image: local/busybox
+    command: ["sh", "-c", "sleep 0.3; touch %s; exec sleep 1000"]
+    stop_grace_period: 0s
+    healthcheck:
+      test: ["CMD-SHELL", "test -f %s"]
+      interval: 200ms
+      start_interval: 200ms
+      start_period: 30s
+  app:
+    image: local/busybox
+    command: ["sleep", "1000"]
+    stop_grace_period: 0s
+    depends_on: {db: {condition: service_healthy}}
+""" % (marker, marker))
+    insts = wait_states(agent, "dk", lambda x: running(x, 2), what="app started once db is healthy")
+    assert by_instance(insts)["db.1"]["health"] == "healthy", insts
+    assert not os.path.exists(marker)
+    agent.cli("down", "-p", "dk")
+    wait_for(lambda: not ours(engine, agent), what="the containers removed")
