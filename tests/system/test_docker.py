@@ -102,6 +102,8 @@ services:
 
     agent.cli("down", "-p", "dk")
     wait_for(lambda: not ours(engine, agent), what="the containers removed")
+    # Its connections to the engine do not keep a stopping agent alive.
+    assert agent.stop() == 0, agent.logs()[-2000:]
 
 
 def test_mapping(agent, engine, tmp_path):

@@ -56,9 +56,10 @@ struct docker__req {
 };
 
 struct sock_ctx {
-	uv_poll_t poll;
+	uv_poll_t poll;              /* first: the handle is the struct */
 	curl_socket_t fd;
 	struct docker__client *c;
+	struct sock_ctx *prev, *next; /* the client's open sockets */
 };
 
 struct docker__client {
@@ -72,6 +73,7 @@ struct docker__client {
 	enum client_state state;
 	char version[16];            /* "1.41" */
 	struct docker__req *reqs;    /* all live requests, queued or started */
+	struct sock_ctx *socks;      /* sockets curl asked us to watch (idle pooled ones too) */
 	bool closing;
 	bool in_check;               /* check_done is running */
 };
@@ -356,15 +358,29 @@ static void on_timer(uv_timer_t *t)
 	check_done(c);
 }
 
+static void sock_close(struct docker__client *c, struct sock_ctx *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+}
+
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct docker__client *c = userp;
 	struct sock_ctx *s = socketp;
 
+	/* Closing: docker__client_close closes every watch itself. */
+	if (c->closing)
+		return 0;
 	if (what == CURL_POLL_REMOVE) {
 		if (s) {
-			uv_poll_stop(&s->poll);
-			uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+			sock_close(c, s);
 			curl_multi_assign(c->multi, fd, NULL);
 		}
 		return 0;
@@ -379,6 +395,10 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
 		}
 		s->poll.data = c;
 		c->handles++;
+		s->next = c->socks;
+		if (c->socks)
+			c->socks->prev = s;
+		c->socks = s;
 		curl_multi_assign(c->multi, fd, s);
 	}
 	int ev = (what == CURL_POLL_IN ? UV_READABLE : 0) | (what == CURL_POLL_OUT ? UV_WRITABLE : 0) |
@@ -391,6 +411,8 @@ static int on_timeout(CURLM *m, long ms, void *userp)
 {
 	struct docker__client *c = userp;
 
+	if (c->closing)
+		return 0;
 	if (ms < 0)
 		uv_timer_stop(&c->timer);
 	else
@@ -449,6 +471,10 @@ void docker__client_close(void)
 		c->reqs->done = NULL;
 		req_free(c->reqs);
 	}
+	/* Idle pooled connections stay watched until curl_multi_cleanup
+	 * (in maybe_free_client, once these handles have closed). */
+	while (c->socks)
+		sock_close(c, c->socks);
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
