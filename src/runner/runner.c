@@ -919,6 +919,9 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	const struct spec_service *svc = find_service(rs, in->service, &svc_idx);
 	char why[256];
 
+	/* What ps shows before a first run: the driver that will run it. */
+	if (svc && !in->run)
+		in->drv = driver_find(driver_for_service(svc));
 	if (!in->wanted || !svc) {
 		if (in->pre) {
 			hooks_pre_cancel(in->pre);
