@@ -12,7 +12,9 @@ each, `sleep 1000` under `init: true`) is then deployed and removed by
 `docker-compose down`, in interleaved rounds (the order alternates). Each
 time runs from the command's start until the engine itself lists all N
 containers running (up) or none left (down): both tools are judged by the
-same observer. Prints medians and berth's speed-up.
+same observer. A third contender is the floor the engine sets: a bare
+client of N threads, each creating and starting one container (and, for
+down, stopping and removing it). Prints medians and ratios.
 Environment: BENCH_ROUNDS (5), BENCH_SERVICES (20)."""
 import json
 import os
@@ -21,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -47,13 +50,41 @@ def count(engine, label, running_only):
     return len(engine.json("GET", "/containers/json?" + q))
 
 
+def raw_up(engine):
+    """The floor: the same containers made by a bare client, N threads each
+    doing create then start (no image check, no logs, no wait)."""
+    def one(i):
+        body = {"Image": "local/busybox", "Cmd": ["sleep", "1000"], "Labels": {"raw": "bench"},
+                "HostConfig": {"Init": True}}
+        st, data = engine.call("POST", "/containers/create?name=raw-s%02d" % i, body)
+        engine.call("POST", "/containers/%s/start" % json.loads(data)["Id"])
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(1, N + 1)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+
+
+def raw_down(engine):
+    """N threads each stopping (SIGTERM, 2 s grace) and removing one."""
+    def one(c):
+        engine.call("POST", "/containers/%s/stop?t=2" % c["Id"])
+        engine.call("DELETE", "/containers/%s?v=1" % c["Id"])
+    ts = [threading.Thread(target=one, args=(c,)) for c in engine.containers("raw=bench")]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+
+
 def timed(argv, env, cwd, engine, label, want_running):
-    """Seconds from running <argv> until the engine shows <want_running>
-    containers running (up), or none at all (want_running 0)."""
+    """Seconds from running <argv> (a command, or a function of the engine)
+    until the engine shows <want_running> containers running (up), or none
+    at all (want_running 0)."""
     t0 = time.monotonic()
-    r = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        raise RuntimeError("%s failed: %s%s" % (" ".join(argv), r.stdout, r.stderr))
+    if callable(argv):
+        argv(engine)
+        argv = [argv.__name__]
+    else:
+        r = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed: %s%s" % (" ".join(argv), r.stdout, r.stderr))
     deadline = time.monotonic() + 120
     while True:
         n = count(engine, label, running_only=want_running > 0)
@@ -97,10 +128,11 @@ def main():
                        [berth, "down", "-p", "bench", "--data-dir", data]), "berth.stack=bench"),
             "docker-compose": (([compose, "-p", "bench", "up", "-d"], [compose, "-p", "bench", "down"]),
                                "com.docker.compose.project=bench"),
+            "bare API client": ((raw_up, raw_down), "raw=bench"),
         }
         res = {t: {"up": [], "down": []} for t in tools}
         for rnd in range(ROUNDS):
-            order = list(tools) if rnd % 2 == 0 else list(reversed(list(tools)))
+            order = list(tools)[rnd % len(tools):] + list(tools)[:rnd % len(tools)]
             for t in order:
                 (up, down), label = tools[t]
                 res[t]["up"].append(timed(up, env, proj, engine, label, N))
@@ -110,13 +142,11 @@ def main():
         med = {t: {k: statistics.median(v) for k, v in res[t].items()} for t in tools}
         print("docker driver: %d containers (busybox `sleep 1000`, init), private dockerd %s, %d interleaved "
               "rounds, medians" % (N, engine.json("GET", "/version")["Version"], ROUNDS))
-        print("  %-28s %10s %16s" % ("", "berth", "docker-compose " + version))
-        print("  %-28s %9.3fs %15.3fs   berth %.2fx faster" % ("up -d until all running", med["berth"]["up"],
-                                                                 med["docker-compose"]["up"],
-                                                                 med["docker-compose"]["up"] / med["berth"]["up"]))
-        print("  %-28s %9.3fs %15.3fs   berth %.2fx faster" % ("down until all removed", med["berth"]["down"],
-                                                                 med["docker-compose"]["down"],
-                                                                 med["docker-compose"]["down"] / med["berth"]["down"]))
+        print("  %-26s %9s %17s %17s" % ("", "berth", "docker-compose " + version, "bare API client"))
+        for k, what in (("up", "up -d until all running"), ("down", "down until all removed")):
+            b, c, r = med["berth"][k], med["docker-compose"][k], med["bare API client"][k]
+            print("  %-26s %8.3fs %16.3fs %16.3fs   berth %.2fx faster than docker-compose, %.2fx the bare "
+                  "client's time" % (what, b, c, r, c / b, b / r))
     finally:
         if agent:
             stop_agent(agent, data, timeout=15)
