@@ -360,3 +360,18 @@ services:
     assert not os.path.exists(marker)
     agent.cli("down", "-p", "dk")
     wait_for(lambda: not ours(engine, agent), what="the containers removed")
+
+
+def test_bind_source_must_exist_when_asked(agent, engine, tmp_path):
+    missing = tmp_path / "not-there"
+    up(agent, str(tmp_path / "p"), """
+services:
+  strict:
+    image: local/busybox
+    command: ["true"]
+    volumes:
+      - {type: bind, source: %s, target: /data, bind: {create_host_path: false}}
+""" % missing, check=False)
+    insts = wait_states(agent, "dk", lambda x: len(x) == 1 and x[0]["state"] == "failed", what="the start refused")
+    assert str(missing) in insts[0]["message"] and "create_host_path: false" in insts[0]["message"], insts
+    assert not missing.exists() and not ours(engine, agent)

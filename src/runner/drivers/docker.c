@@ -70,6 +70,7 @@ struct dk_run {
 	struct docker__progress prog;
 	uint64_t prog_logged_ms;
 	bool logs_done, wait_done;
+	bool not_muxed;              /* the log stream had no frames: said once */
 	long exit_status;            /* from the wait; -1 unknown */
 	bool stop_wanted;            /* stop asked: kill once it runs, or never start it */
 	bool signalled;              /* berth sent it a signal */
@@ -256,9 +257,9 @@ static void on_log_data(const char *p, size_t n, void *arg)
 {
 	struct dk_run *d = arg;
 
-	if (docker__demux_feed(&d->dmx, p, n, docker__logw_frame, &d->lw) < 0 && !d->dmx.hlen) {
+	if (docker__demux_feed(&d->dmx, p, n, docker__logw_frame, &d->lw) < 0 && !d->not_muxed) {
 		/* Reported once: later bytes are ignored by the demuxer. */
-		d->dmx.hlen = 1;
+		d->not_muxed = true;
 		log_warn("docker", "%s: the log stream is not multiplexed (a TTY?); its output is not recorded",
 			 d->name);
 	}
@@ -619,6 +620,15 @@ static int dk_start(uv_loop_t *loop, const struct driver_spec *spec, const struc
 	if (!spec->svc || !spec->image) {
 		*err = xstrdup("the docker driver runs a service's image: this one has no image or build");
 		return -EINVAL;
+	}
+	/* The engine would create a missing bind source itself: a service
+	 * that said not to gets an error instead, as docker-compose gives. */
+	for (int i = 0; i < spec->svc->nvolumes; i++) {
+		const struct spec_volume *v = &spec->svc->volumes[i];
+		if (v->type == SPEC_VOL_BIND && !v->create_host_path && access(v->source, F_OK) < 0) {
+			*err = xasprintf("the bind mount source %s does not exist (create_host_path: false)", v->source);
+			return -ENOENT;
+		}
 	}
 	struct dk_run *d = run_new(loop, ev, arg, spec->run_dir);
 	d->name = docker__container_name(spec->stack, spec->service, spec->index, spec->node, spec->data_dir);
