@@ -237,7 +237,7 @@ services:
 """)
     wait_states(agent, "dk", lambda x: len(x) == 1 and x[0]["state"] == "exited", what="the job done")
     lines = log_file(agent, "once", 1).splitlines()
-    assert len(lines) == 1 and lines[0].endswith(" stdout F no newline at the end"), lines
+    assert len(lines) == 1 and lines[0].endswith(" stdout F no newline at the end"), (lines, agent.logs()[-3000:])
     wait_for(lambda: not ours(engine, agent), what="the exited container removed")
 
 

@@ -70,6 +70,7 @@ struct dk_run {
 	struct docker__progress prog;
 	uint64_t prog_logged_ms;
 	bool logs_done, wait_done;
+	bool drained;                /* the last read of the logs, once stopped, was made */
 	bool not_muxed;              /* the log stream had no frames: said once */
 	long exit_status;            /* from the wait; -1 unknown */
 	bool stop_wanted;            /* stop asked: kill once it runs, or never start it */
@@ -242,11 +243,32 @@ static void step_remove(struct dk_run *d)
 	d->rq = docker__call(d->c, "DELETE", path, NULL, NULL, 0, DOCKER_CALL_TIMEOUT_MS, NULL, on_removed, d);
 }
 
-/* The run ends once the container stopped and all its output is in. */
+static void on_log_data(const char *p, size_t n, void *arg);
+static void on_logs_done(const struct docker__resp *r, void *arg);
+
+/* The run ends once the container stopped and all its output is in. A
+ * follower can end a hair before the engine has stored the last lines of
+ * a container that exits (its copier races the follower's end), so once
+ * the wait has answered, the stored log is read once more from the last
+ * frame written on: nothing is lost, nothing is written twice. */
 static void maybe_ended(struct dk_run *d)
 {
+	char path[512];
+
 	if (!d->wait_done || !d->logs_done || d->phase != DK_RUNNING)
 		return;
+	if (!d->drained && d->id && d->exit_status >= 0) {
+		d->drained = true;
+		d->logs_done = false;
+		docker__demux_free(&d->dmx);
+		docker__demux_init(&d->dmx);
+		d->lw.since = d->lw.last;
+		snprintf(path, sizeof(path), "/containers/%s/logs?stdout=1&stderr=1&timestamps=1&since=%lld.%09ld", d->id,
+			 (long long)d->lw.last.tv_sec, d->lw.last.tv_nsec);
+		d->logs = docker__call(d->c, "GET", path, NULL, NULL, 0, DOCKER_CALL_TIMEOUT_MS, on_log_data,
+				       on_logs_done, d);
+		return;
+	}
 	docker__logw_finish(&d->lw);
 	step_remove(d);
 }

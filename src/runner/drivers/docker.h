@@ -64,6 +64,7 @@ struct docker__logw {
 	struct shim__cri_line out, err;
 	char ts[SHIM_TIME_LEN + 1];  /* the current frame's time, formatted */
 	struct timespec since;       /* frames at or before this time are skipped (adoption); 0: none */
+	struct timespec last;        /* the time of the last frame written; 0: none yet */
 	bool skipping;               /* the current frame is skipped */
 	bool in_ts;                  /* reading the current frame's timestamp */
 	char tsbuf[48];              /* its bytes so far */

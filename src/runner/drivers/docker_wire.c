@@ -216,6 +216,7 @@ static void logw_stamp(struct docker__logw *w)
 		w->skipping = true;
 		return;
 	}
+	w->last = ts;
 	shim__time_format(w->ts, &ts);
 }
 
