@@ -12,7 +12,8 @@ libcriterion-dev openssl curl scdoc procps iproute2
 python3 python3-pytest python3-requests python3-websockets python3-dnspython python3-redis
 nginx haproxy wrk dnsutils knot-dnsutils dnsperf dnsmasq
 redis-server redis-sentinel redis-tools rsyslog
-libivykis0 libnet1 libjson-c5 libwrap0 libglib2.0-0"
+libivykis0 libnet1 libjson-c5 libwrap0 libglib2.0-0
+docker.io docker-compose busybox-static"
 
 missing=""
 for p in $PKGS; do

@@ -24,6 +24,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "http/server.h"
+#include "runner/driver.h"
 #include "runner/runner.h"
 #include "spec/spec.h"
 #include "store/store.h"
@@ -281,6 +282,8 @@ static void mutate_start(struct agent *a, struct http_req *rq, const char *stack
 struct deploy_ctx {
 	json_t *spec;
 	int nservices;
+	char *docker_svc;            /* the first service the docker driver runs; NULL: none */
+	char *docker_image;          /* its image, for the message */
 };
 
 static void deploy_ctx_free(void *p)
@@ -288,7 +291,51 @@ static void deploy_ctx_free(void *p)
 	struct deploy_ctx *d = p;
 
 	json_decref(d->spec);
+	free(d->docker_svc);
+	free(d->docker_image);
 	free(d);
+}
+
+static void mutate_start(struct agent *a, struct http_req *rq, const char *stack, mutate_fn *fn, void *ctx,
+			 void (*ctx_free)(void *));
+static int deploy_fn(json_t *rec, json_t **out, void *arg, char **msg);
+
+/* A deploy waiting for the engine's answer. */
+struct engine_wait {
+	struct agent *a;
+	struct http_req *rq;         /* NULL once the client went away */
+	char *stack;
+	struct deploy_ctx *d;
+};
+
+static void on_engine_wait_abort(struct http_req *rq)
+{
+	struct engine_wait *w = rq->user;
+
+	w->rq = NULL;
+}
+
+static void on_engine_probe(const char *error, void *arg)
+{
+	struct engine_wait *w = arg;
+
+	if (w->rq) {
+		w->rq->on_abort = NULL;
+		if (error) {
+			http_reply_error(w->rq, 422,
+					 "services.%s (image %s) needs a Docker engine: %s. Nothing was deployed: start "
+					 "the engine (or point the agent's DOCKER_HOST at one), or set x-berth.driver: "
+					 "process to run the service's command as a process",
+					 w->d->docker_svc, w->d->docker_image, error);
+			deploy_ctx_free(w->d);
+		} else {
+			mutate_start(w->a, w->rq, w->stack, deploy_fn, w->d, deploy_ctx_free);
+		}
+	} else {
+		deploy_ctx_free(w->d);
+	}
+	free(w->stack);
+	free(w);
 }
 
 static int deploy_fn(json_t *rec, json_t **out, void *arg, char **msg)
@@ -350,8 +397,28 @@ static void put_stack(struct agent *a, struct http_req *rq, const char *stack)
 	struct deploy_ctx *d = XNEW(struct deploy_ctx);
 	d->spec = json_incref(spec);
 	d->nservices = s->nservices;
+	/* A service the docker driver runs is deployed only where an engine
+	 * answers: the whole stack is refused otherwise, with nothing written
+	 * (docs/docker.md, "No engine"). */
+	for (int i = 0; i < s->nservices && !d->docker_svc; i++)
+		if (strcmp(driver_for_service(&s->services[i]), "docker") == 0) {
+			d->docker_svc = xstrdup(s->services[i].name);
+			d->docker_image = s->services[i].image ? xstrdup(s->services[i].image)
+							       : xasprintf("%s_%s (build)", s->name, s->services[i].name);
+		}
 	spec_stack_free(s);
 	json_decref(body);
+	if (d->docker_svc) {
+		struct engine_wait *w = XNEW(struct engine_wait);
+		w->a = a;
+		w->rq = rq;
+		w->stack = xstrdup(stack);
+		w->d = d;
+		rq->user = w;
+		rq->on_abort = on_engine_wait_abort;
+		driver_docker_probe(a->loop, on_engine_probe, w);
+		return;
+	}
 	mutate_start(a, rq, stack, deploy_fn, d, deploy_ctx_free);
 }
 

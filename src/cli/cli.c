@@ -16,6 +16,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{"dns", "serve DNS from a catalog file: berth dns --catalog FILE", cli_dns},
 	{"config", "validate compose files and print the normalized stack", cli_config},
 	{"shim", "supervise one instance: berth shim DIR (docs/shim.md)", cli_shim},
+	{"docker-exec", "run a program in a container: berth docker-exec NAME -- PROG (health checks)", cli_docker_exec},
 	{"agent", "run the node agent (store, scheduler, runner, API)", cli_agent},
 	{"up", "deploy a compose project as a stack and follow it", cli_up},
 	{"down", "remove a stack and stop its instances", cli_down},

@@ -24,5 +24,6 @@ int cli_stop(int argc, char **argv);
 int cli_start(int argc, char **argv);
 int cli_restart(int argc, char **argv);
 int cli_shim(int argc, char **argv);
+int cli_docker_exec(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@
 #include "core/mem.h"
 #include "lb/config.h"
 #include "lb/stackcfg.h"
+#include "runner/driver.h"
 #include "spec/spec.h"
 
 static void up_usage(FILE *f)
@@ -124,15 +125,14 @@ static void note_unenforced(const struct spec_stack *s)
 	for (int i = 0; i < s->nservices; i++) {
 		const struct spec_service *v = &s->services[i];
 		const struct spec_resources *l = &v->deploy.limits;
-		if (l->cpus || l->memory || l->pids)
+		bool docker = strcmp(driver_for_service(v), "docker") == 0;
+		/* The docker driver gives them to the engine. */
+		if ((l->cpus || l->memory || l->pids) && !docker)
 			fprintf(stderr, "note: services.%s.deploy.resources.limits: not enforced by the process "
 					"driver yet\n", v->name);
 		if (v->deploy.placement.npreferences)
 			fprintf(stderr, "note: services.%s.deploy.placement.preferences: not applied yet "
 					"(instances are spread evenly)\n", v->name);
-		if (v->image && !v->ncommand && !v->nentrypoint && !lb_stack_is_lb(v))
-			fprintf(stderr, "note: services.%s: an image without a command needs the docker driver, "
-					"which is not available yet; its instances will fail\n", v->name);
 		/* An image: berth/lb service runs it (lb/stackcfg.c); elsewhere
 		 * nothing reads it. */
 		if (v->lb_config && !lb_stack_is_lb(v))

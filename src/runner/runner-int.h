@@ -71,6 +71,8 @@ struct rinst {
 	enum rstate state;
 	enum after_stop after;
 	struct driver_run *run;      /* current run, or NULL */
+	const struct driver_ops *drv; /* the driver of the current (or last) run */
+	bool container;              /* that driver runs images: ports and variables are the container's */
 	pid_t pid;
 	int exit_code, signal;       /* of the last run (-1/0: unknown) */
 	char message[256];           /* why it is in its state, for ps */
@@ -195,6 +197,9 @@ char *runner__expand(const struct rinst *in, const char *s);
  * definition or its stack's outputs changed), or that it is gone. */
 void runner__logs_sync(struct rinst *in, const struct rstack *rs, const struct spec_service *svc, int svc_idx);
 void runner__logs_forget(struct rinst *in);
+/* The instance's environment: its service's, berth's variables and, for a
+ * process (not a container, whose image has its own), the host's PATH and
+ * the like. */
 void runner__build_env(const struct rinst *in, const struct spec_service *svc, struct strv *env);
 void runner__ensure_bind_paths(const struct spec_service *svc);
 /* The service's own environment (for its hooks): its environment plus the

@@ -280,7 +280,7 @@ static json_t *status_json(const struct rinst *in)
 	json_object_set_new(j, "generation", json_integer(in->generation));
 	if (in->urls)
 		json_object_set(j, "urls", in->urls);
-	json_object_set_new(j, "driver", json_string("process"));
+	json_object_set_new(j, "driver", json_string(in->drv ? in->drv->name : "process"));
 	return j;
 }
 
@@ -658,6 +658,18 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		return;
 	}
 	in->pre_done = false;
+	const struct driver_ops *drv = driver_find(driver_for_service(svc));
+	bool container = drv != &driver_process_ops;
+	if (container != in->container) {
+		/* Ports mean other things to a container: assign them anew. */
+		runner__release_ports(in);
+		in->container = container;
+		if (runner__assign_ports(in, svc, why, sizeof(why))) {
+			start_failed(in, why);
+			return;
+		}
+	}
+	in->drv = drv;
 	if (lb_stack_is_lb(svc)) {
 		/* berth's own load balancer: `berth lb` on the configuration its
 		 * x-berth.lb or lb_config describes, servers from this agent's
@@ -688,19 +700,31 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		runner__strv_add(&argv, xstrdup("-c"));
 		runner__strv_add(&argv, path);
 	}
-	for (int i = 0; !argv.n && i < svc->nentrypoint; i++)
-		runner__strv_add(&argv, runner__expand(in, svc->entrypoint[i]));
-	for (int i = 0; i < svc->ncommand && !lb_stack_is_lb(svc); i++)
-		runner__strv_add(&argv, runner__expand(in, svc->command[i]));
-	if (!argv.n) {
-		/* Not worth retrying: nothing will change until a redeploy. */
-		set_state(in, RS_FAILED, "%s",
-			  svc->image ? "an image service needs the docker driver (not available yet); give it a "
-				       "command to run it as a process"
-				     : "the service has no command to run");
-		emit(in, "instance.failed", json_pack("{s:s}", "reason", in->message));
-		runner__strv_free(&argv);
-		return;
+	struct strv ep = {0}, cmd = {0};
+	if (container) {
+		/* The image's entrypoint and command stay unless the service
+		 * gives its own, each on its own. */
+		for (int i = 0; i < svc->nentrypoint; i++)
+			runner__strv_add(&ep, runner__expand(in, svc->entrypoint[i]));
+		for (int i = 0; i < svc->ncommand; i++)
+			runner__strv_add(&cmd, runner__expand(in, svc->command[i]));
+		if (svc->nentrypoint && !ep.n)
+			runner__strv_add(&ep, xstrdup("")); /* entrypoint: [] resets the image's */
+	} else {
+		for (int i = 0; !argv.n && i < svc->nentrypoint; i++)
+			runner__strv_add(&argv, runner__expand(in, svc->entrypoint[i]));
+		for (int i = 0; i < svc->ncommand && !lb_stack_is_lb(svc); i++)
+			runner__strv_add(&argv, runner__expand(in, svc->command[i]));
+		if (!argv.n) {
+			/* Not worth retrying: nothing will change until a redeploy. */
+			set_state(in, RS_FAILED, "%s",
+				  svc->image || svc->build ? "x-berth.driver is process, and the service has no command "
+							     "to run as a process"
+							   : "the service has no command to run");
+			emit(in, "instance.failed", json_pack("{s:s}", "reason", in->message));
+			runner__strv_free(&argv);
+			return;
+		}
 	}
 	runner__build_env(in, svc, &env);
 	runner__ensure_bind_paths(svc);
@@ -716,13 +740,26 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 	else
 		cwd = xstrdup(rs->spec->project_dir);
 	runner__mkdir_p(run_dir, 0750);
-	json_t *meta = json_pack("{s:I, s:I}", "hash", (json_int_t)rs->hashes[svc_idx], "restart_gen",
-				 (json_int_t)svc_restart_gen(rs, in->service));
+	json_t *meta = json_pack("{s:I, s:I, s:s}", "hash", (json_int_t)rs->hashes[svc_idx], "restart_gen",
+				 (json_int_t)svc_restart_gen(rs, in->service), "driver", drv->name);
 	char *meta_path = xasprintf("%s/meta.json", run_dir);
 	runner__write_json_file(meta_path, meta);
 	json_decref(meta);
 	free(meta_path);
 
+	struct driver_port *dports = XNEWV(struct driver_port, (size_t)in->nports + 1);
+	for (int i = 0; i < in->nports; i++) {
+		const struct spec_port *sp = i < svc->nports ? &svc->ports[i] : NULL;
+		dports[i] = (struct driver_port){
+			.target = in->ports[i].target ? in->ports[i].target : in->ports[i].host,
+			.host = in->ports[i].host,
+			.udp = in->ports[i].proto == SPEC_PROTO_UDP,
+			.host_ip = sp ? sp->host_ip : NULL,
+		};
+	}
+	char *image = svc->image || svc->build ? (svc->image && svc->image[0] ? xstrdup(svc->image)
+									      : xasprintf("%s_%s", in->stack, svc->name))
+					       : NULL;
 	struct driver_spec ds = {
 		.argv = argv.v,
 		.env = env.v,
@@ -732,11 +769,26 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		.stop_grace_ms = svc->stop_grace_period,
 		.log_path = log_path,
 		.run_dir = run_dir,
+		.svc = svc,
+		.image = image,
+		.project_dir = rs->spec->project_dir,
+		.entrypoint = ep.n ? ep.v : NULL,
+		.command = cmd.n ? cmd.v : NULL,
+		.ports = dports,
+		.nports = in->nports,
+		.volumes = rs->spec->volumes,
+		.nvolumes = rs->spec->nvolumes,
+		.stack = in->stack,
+		.service = in->service,
+		.index = in->index,
+		.node = r->node,
+		.data_dir = r->data_dir,
+		.run = in->run_seq,
 	};
 	in->run_hash = rs->hashes[svc_idx];
 	in->run_restart_gen = svc_restart_gen(rs, in->service);
 	in->started_ms = uv_now(r->o.loop);
-	int rc = driver_start(&driver_process_ops, r->o.loop, &ds, &run_events, in, r->shim, &in->run, &err);
+	int rc = driver_start(drv, r->o.loop, &ds, &run_events, in, r->shim, &in->run, &err);
 	if (rc < 0) {
 		in->run = NULL;
 		snprintf(why, sizeof(why), "%s", err ? err : "cannot start");
@@ -746,10 +798,14 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		set_state(in, RS_STARTING, NULL);
 		emit(in, "instance.starting", NULL);
 	}
+	free(image);
+	free(dports);
 	free(cwd);
 	free(log_path);
 	free(run_dir);
 	runner__strv_free(&argv);
+	runner__strv_free(&ep);
+	runner__strv_free(&cmd);
 	runner__strv_free(&env);
 }
 
@@ -864,6 +920,9 @@ static void reconcile_inst(struct runner *r, struct rinst *in, uint64_t now, uin
 	const struct spec_service *svc = find_service(rs, in->service, &svc_idx);
 	char why[256];
 
+	/* What ps shows before a first run: the driver that will run it. */
+	if (svc && !in->run)
+		in->drv = driver_find(driver_for_service(svc));
 	if (!in->wanted || !svc) {
 		if (in->pre) {
 			hooks_pre_cancel(in->pre);
@@ -1142,17 +1201,21 @@ static void adopt_all(struct runner *r)
 				json_t *meta = runner__read_json_file(meta_path);
 				in->run_hash = (uint64_t)json_integer_value(json_object_get(meta, "hash"));
 				in->run_restart_gen = json_integer_value(json_object_get(meta, "restart_gen"));
+				/* Runs from before drivers were recorded are the process driver's. */
+				in->drv = driver_find(json_string_value(json_object_get(meta, "driver")));
+				if (!in->drv)
+					in->drv = &driver_process_ops;
+				in->container = in->drv != &driver_process_ops;
 				json_decref(meta);
 				free(meta_path);
 				int code, sig;
-				int rc = driver_adopt(&driver_process_ops, r->o.loop, run_dir, &run_events, in, &in->run,
-						      &code, &sig);
+				int rc = driver_adopt(in->drv, r->o.loop, run_dir, &run_events, in, &in->run, &code, &sig);
 				if (rc == 1) {
 					in->pid = in->run->pid;
 					in->started_ms = uv_now(r->o.loop);
 					set_state(in, RS_RUNNING, NULL);
-					log_info("runner", "adopted %s/%s.%d (pid %d)", in->stack, in->service, in->index,
-						 (int)in->pid);
+					log_info("runner", "adopted %s/%s.%d (%s, pid %d)", in->stack, in->service, in->index,
+						 in->drv->name, (int)in->pid);
 					emit(in, "instance.adopted", json_pack("{s:i}", "pid", in->pid));
 				} else {
 					/* It ended while no agent watched: the restart
@@ -1254,6 +1317,8 @@ void runner_free(struct runner *r, void (*done)(void *arg), void *arg)
 		runner__release_ports(in);
 		inst_free(in);
 	}
+	/* No run needs the engine's connections any more. */
+	driver_docker_shutdown();
 	while (r->rstacks) {
 		struct rstack *rs = r->rstacks;
 		r->rstacks = rs->next;

@@ -71,7 +71,10 @@ void runner__load_ports(struct rinst *in)
 const char *runner__assign_ports(struct rinst *in, const struct spec_service *svc, char *why, size_t cap)
 {
 	struct ports *pp = &in->r->ports;
-	int n = svc->nports ? svc->nports : 1;
+	/* A process with no ports still gets a PORT to listen on; a
+	 * container listens where its image says, and publishes only what
+	 * the service declares. */
+	int n = svc->nports ? svc->nports : in->container ? 0 : 1;
 
 	/* Kept while the ports asked for are the same ones: same target,
 	 * protocol, and a fixed port still the one published (a port from
@@ -153,7 +156,9 @@ static const char *runtime_var(const struct rinst *in, const char *name, size_t 
 		return buf;
 	}
 	if (len == 4 && memcmp(name, "PORT", 4) == 0 && in->nports) {
-		snprintf(buf, cap, "%d", in->ports[0].host);
+		/* In a container, PORT is where the program listens: the
+		 * container port, which the engine publishes on the host one. */
+		snprintf(buf, cap, "%d", in->container && in->ports[0].target ? in->ports[0].target : in->ports[0].host);
 		return buf;
 	}
 	if (len > 5 && memcmp(name, "PORT_", 5) == 0) {
@@ -286,7 +291,8 @@ void runner__build_env(const struct rinst *in, const struct spec_service *svc, s
 	for (int i = 0; i < svc->nenvironment; i++)
 		runner__strv_add(env, runner__expand(in, svc->environment[i]));
 	if (in->nports && !env_has(env, "PORT"))
-		runner__strv_add(env, xasprintf("PORT=%d", in->ports[0].host));
+		runner__strv_add(env, xasprintf("PORT=%d", in->container && in->ports[0].target ? in->ports[0].target
+												 : in->ports[0].host));
 	for (int i = 0; i < in->nports; i++) {
 		if (!in->ports[i].target)
 			continue;
@@ -300,7 +306,8 @@ void runner__build_env(const struct rinst *in, const struct spec_service *svc, s
 	runner__strv_add(env, xasprintf("BERTH_INSTANCE=%s.%d", in->service, in->index));
 	runner__strv_add(env, xasprintf("BERTH_NODE=%s", in->r->node));
 	runner__strv_add(env, xasprintf("BERTH_ADDR=%s", in->r->addr));
-	add_host_env(env);
+	if (!in->container)
+		add_host_env(env);
 }
 
 /* Host paths of bind mounts: the process driver does not mount anything

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "health/health.h"
+#include "runner/driver.h"
 #include "runner/runner-int.h"
 
 #define IMPLICIT_INTERVAL_MS 500  /* the implicit TCP check's pace */
@@ -122,6 +123,30 @@ void runner__health_start(struct rinst *in, const struct spec_stack *st, const s
 		in->health = RH_NONE;
 		return;
 	}
+	char *name_c = NULL, **exec_env = NULL;
+	if (in->container && cfg.kind == HEALTH_KIND_EXEC) {
+		/* A container's check runs in the container: berth itself runs
+		 * it there through the engine (berth docker-exec), from the
+		 * data dir, as the agent's user. */
+		name_c = driver_docker_container_name(in->stack, in->service, in->index, in->r->node, in->r->data_dir);
+		char **argv = XNEWV(char *, (size_t)cfg.argc + 5);
+		argv[0] = xstrdup(in->r->berth);
+		argv[1] = xstrdup("docker-exec");
+		argv[2] = xstrdup(name_c);
+		argv[3] = xstrdup("--");
+		for (int i = 0; i < cfg.argc; i++)
+			argv[4 + i] = cfg.argv[i];
+		free(cfg.argv);
+		cfg.argv = argv;
+		cfg.argc += 4;
+		cwd = in->r->data_dir;
+		/* berth docker-exec needs the engine's address; the command in
+		 * the container gets the container's own environment. */
+		exec_env = XNEWV(char *, 3);
+		exec_env[0] = xasprintf("DOCKER_HOST=%s", driver_docker_host());
+		exec_env[1] = xasprintf("PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+		env = exec_env;
+	}
 	ports = XNEWV(struct health_port, (size_t)(in->nports ? in->nports : 1));
 	for (int i = 0; i < in->nports; i++)
 		ports[i] = (struct health_port){in->ports[i].target, in->ports[i].host};
@@ -133,12 +158,18 @@ void runner__health_start(struct rinst *in, const struct spec_stack *st, const s
 		.nports = in->nports,
 		.env = env,
 		.cwd = cwd,
-		.user = svc->user,
+		.user = name_c ? NULL : svc->user,
 		.restarted = in->hist.restarts > 0,
 	};
 	in->check = health_check_start(in->r->o.loop, &cfg, &t, on_health, in);
 	in->health = in->check ? RH_STARTING : RH_NONE;
 	free(ports);
+	free(name_c);
+	if (exec_env) {
+		free(exec_env[0]);
+		free(exec_env[1]);
+		free(exec_env);
+	}
 	health_config_free(&cfg);
 }
 

@@ -351,6 +351,8 @@ static json_t *service_json(const struct spec_service *s)
 	}
 	put(j, "stop_signal", sig ? json_string(sig) : json_integer(s->stop_signal));
 	put_dur(j, "stop_grace_period", s->stop_grace_period);
+	if (s->init)
+		put(j, "init", json_true());
 	if (s->nvolumes) {
 		json_t *a = json_array();
 		for (int i = 0; i < s->nvolumes; i++)
@@ -891,7 +893,7 @@ static int service_from(struct jr *r, const json_t *o, struct spec_service *s)
 {
 	static const char *const keys[] = {"image", "build", "entrypoint", "command", "working_dir", "user",
 					   "environment", "labels", "ports", "expose", "depends_on", "healthcheck",
-					   "restart", "stop_signal", "stop_grace_period", "volumes", "deploy",
+					   "restart", "stop_signal", "stop_grace_period", "init", "volumes", "deploy",
 					   "profiles", "health_check", "lb_config", "x-berth", NULL};
 	static const char *const build_keys[] = {"context", "dockerfile", "target", "args", NULL};
 	json_t *v, *it;
@@ -909,7 +911,7 @@ static int service_from(struct jr *r, const json_t *o, struct spec_service *s)
 	    j_str(r, o, "working_dir", &s->working_dir, false) < 0 || j_str(r, o, "user", &s->user, false) < 0 ||
 	    j_strv(r, o, "environment", &s->environment, &s->nenvironment) < 0 ||
 	    j_kv(r, o, "labels", &s->labels, &s->nlabels) < 0 || restart_from(r, o, s) < 0 ||
-	    j_dur(r, o, "stop_grace_period", &s->stop_grace_period) < 0 ||
+	    j_dur(r, o, "stop_grace_period", &s->stop_grace_period) < 0 || j_bool(r, o, "init", &s->init) < 0 ||
 	    j_strv(r, o, "profiles", &s->profiles, &s->nprofiles) < 0 ||
 	    J_SUB(r, o, "deploy", deploy_from, &s->deploy) < 0)
 		return -1;

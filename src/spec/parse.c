@@ -523,6 +523,23 @@ static int check_x_berth_logs(struct spec__loader *L, const struct yaml_node *xb
 	return rc;
 }
 
+/* x-berth.driver picks the runtime driver (runner/driver.c): only the
+ * names of the drivers that exist, so a typo is an error at load, not an
+ * instance that never starts. */
+static int check_x_berth_driver(struct spec__loader *L, const struct yaml_node *xb, const json_t *j)
+{
+	const struct yaml_pair *pd = yaml_map_find(xb, "driver");
+	const char *v = json_string_value(json_object_get(j, "driver"));
+	int rc;
+
+	if (!pd || (v && (strcmp(v, "process") == 0 || strcmp(v, "docker") == 0)))
+		return 0;
+	size_t mark = yaml_path_push_key(&L->y, "driver");
+	rc = spec__err(L, pd->value, "expected \"process\" or \"docker\"");
+	yaml_path_pop(&L->y, mark);
+	return rc;
+}
+
 static int f_x_berth(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 {
 	struct spec__loader *L = spec__L(y);
@@ -532,6 +549,8 @@ static int f_x_berth(struct yaml_ctx *y, const struct yaml_node *n, void *field)
 		return spec__expected(L, n, "a mapping (berth's own keys: driver, check, lb, logs, on_change, pre_start)");
 	json_decref(s->x_berth);
 	s->x_berth = n->kind == YAML_MAP ? spec__node_to_json(n) : NULL;
+	if (s->x_berth && check_x_berth_driver(L, n, s->x_berth) < 0)
+		return -1;
 	if (s->x_berth && (check_x_berth_check(L, n, s->x_berth) < 0 || check_x_berth_logs(L, n, s->x_berth, false) < 0))
 		return -1;
 	return s->x_berth ? check_x_berth_hooks(L, n, s->x_berth) : 0;
@@ -880,6 +899,8 @@ static const struct yaml_field service_fields[] = {
 	{.key = "stop_signal", .type = YF_FUNC, .fn = f_stop_signal, .def = "SIGTERM", .doc = "signal to stop with"},
 	{.key = "stop_grace_period", .type = YF_FUNC, .offset = offsetof(struct spec__psvc, s.stop_grace_period),
 	 .def = "10s", .fn = spec__f_duration, .doc = "wait after stop_signal before SIGKILL"},
+	{.key = "init", .type = YF_BOOL, .offset = offsetof(struct spec__psvc, s.init), .def = "false",
+	 .doc = "docker driver: an init process as PID 1 (signals, zombies)"},
 	{.key = "labels", .type = YF_FUNC, .fn = f_labels, .doc = "labels: mapping or KEY=VALUE list"},
 	{.key = "volumes", .type = YF_FUNC, .fn = spec__f_volumes, .doc = "mounts, short or long syntax"},
 	{.key = "deploy", .type = YF_FUNC, .fn = spec__f_deploy,
@@ -927,7 +948,6 @@ static const struct spec__unsup service_unsup[] = {
 	{"gpus", SPEC_UNSUPPORTED, NULL},
 	{"group_add", SPEC_UNSUPPORTED, NULL},
 	{"hostname", SPEC_UNSUPPORTED, HOSTNET},
-	{"init", SPEC_UNSUPPORTED, "every instance runs under berth's shim"},
 	{"ipc", SPEC_UNSUPPORTED, NULL},
 	{"isolation", SPEC_UNSUPPORTED, NULL},
 	{"label_file", SPEC_UNSUPPORTED, NULL},

@@ -262,6 +262,7 @@ struct spec_service {
 	int restart_max;           /* ON_FAILURE: at most this many restarts, 0 = no limit */
 	int stop_signal;           /* signal number; default SIGTERM */
 	uint64_t stop_grace_period; /* ms between stop_signal and SIGKILL; default 10s */
+	bool init;                 /* docker driver: run an init as PID 1 (Docker's Init); default false */
 	struct spec_kv *labels;    /* sorted by key */
 	int nlabels;
 	struct spec_volume *volumes; /* file order after merging */
@@ -270,7 +271,8 @@ struct spec_service {
 	char **profiles;           /* as written; the service is in the stack, so one is enabled */
 	int nprofiles;
 	json_t *x_berth;           /* x-berth: an object (owned reference) or NULL; its keys
-				    * (driver, check, lb, logs, on_change, pre_start) are read by
+				    * (driver: "process" or "docker",
+				    * check, lb, logs, on_change, pre_start) are read by
 				    * the components that need them */
 	struct spec_rancher_check *health_check; /* rancher-compose health_check; NULL */
 	json_t *lb_config;         /* rancher-compose lb_config: an object (owned) or NULL */
