@@ -65,6 +65,8 @@ bench: deps
 	sh bench/agent.sh $(BUILD)/berth
 	sh bench/dns.sh $(BUILD)/berth
 	sh bench/discovery.sh $(BUILD)/berth
+	sh bench/logs.sh $(BUILD)/berth
+	sh bench/docker.sh $(BUILD)/berth
 
 install: all
 	meson install -C $(BUILD)
