@@ -375,3 +375,39 @@ services:
     insts = wait_states(agent, "dk", lambda x: len(x) == 1 and x[0]["state"] == "failed", what="the start refused")
     assert str(missing) in insts[0]["message"] and "create_host_path: false" in insts[0]["message"], insts
     assert not missing.exists() and not ours(engine, agent)
+
+
+def test_container_logs_shipped_by_the_pipeline(engine, tmp_path):
+    """A container's output (the CRI file the driver writes) and a file it
+    writes through a bind mount reach a log output like a process's."""
+    data = tmp_path / "data"
+    out = tmp_path / "events.json"
+    logs = tmp_path / "applogs"
+    logs.mkdir()
+    write(str(data / "agent.yml"), "logs:\n  outputs:\n    - {type: file, path: %s}\n" % out)
+    a = Agent(str(data), env={"DOCKER_HOST": engine.host})
+    try:
+        up(a, str(tmp_path / "p"), """
+services:
+  job:
+    image: local/busybox
+    command: ["sh", "-c", "echo out line; echo err line >&2; echo file line >> /logs/app.log; exec sleep 3600"]
+    volumes: ["%s:/logs"]
+    x-berth:
+      logs:
+        files: [%s/app.log]
+""" % (logs, logs))
+
+        def events():
+            try:
+                return [json.loads(line) for line in open(str(out))]
+            except (OSError, ValueError):
+                return []
+        wait_for(lambda: len(events()) == 3, timeout=30 * SLOW, what="3 events from the container")
+        got = {(e.get("stream") or e.get("path"), e["message"]) for e in events()}
+        assert got == {("stdout", "out line"), ("stderr", "err line"), (str(logs / "app.log"), "file line")}
+        assert all(e["instance"] == "job.1" and e["stack"] == "dk" for e in events())
+    finally:
+        a.cleanup()
+        for c in engine.containers("berth.data-dir=" + a.data_dir):
+            engine.call("DELETE", "/containers/%s?force=1&v=1" % c["Id"])
