@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -716,6 +718,10 @@ struct logs *logs_new(const struct logs_opts *o, char **err)
 	size_t i;
 	json_t *oc;
 
+	/* Before any output thread: the elasticsearch output's curl handles
+	 * must find libcurl initialised (it counts, so the docker driver's
+	 * own call is harmless). */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	l->dir = xasprintf("%s/logs", o->data_dir);
 	l->host = xstrdup(o->host);
 	if (mkdir(l->dir, 0700) < 0 && errno != EEXIST) {
