@@ -254,8 +254,8 @@ void lb__catalog_sync(struct lb_proc *p)
 			const char *why;
 			f->token = api_read_token(w->cfg->catalog.token_file, &why);
 			if (!f->token)
-				log_error("lb", "backend %s: cannot read the token file %s", bc->name,
-					  w->cfg->catalog.token_file);
+				log_error("lb", "backend %s: cannot read the token file %s: %s", bc->name,
+					  w->cfg->catalog.token_file, why ? why : "unreadable");
 		}
 		f->fd = -1;
 		pthread_mutex_init(&f->lock, NULL);
