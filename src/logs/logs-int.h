@@ -35,6 +35,10 @@
 #include "logs/output.h"
 
 #define LOGS_CHUNK_BYTES  (1u << 20)   /* input read per chunk */
+#define LOGS_CHUNK_OUT    (4u << 20)   /* a chunk's events stop growing past this (short lines) */
+/* The most a chunk can weigh: LOGS_CHUNK_OUT plus one last event of a
+ * LOGS_MAX_LINE message, every byte escaped to 6. */
+#define LOGS_CHUNK_WORST  (LOGS_CHUNK_OUT + 6u * LOGS_MAX_LINE + 4096)
 #define LOGS_MAX_LINE     (1u << 20)   /* a message is cut after this many bytes */
 #define LOGS_FP_LEN       1024         /* bytes of a file's start that identify it */
 #define LOGS_ML_MAX_LINES 500          /* a multiline event ends after this many lines */
@@ -121,6 +125,7 @@ struct logs__join {
 	char partts[32];
 	off_t partstart;             /* file offset of the first P record, -1: none */
 	bool parttrunc;
+	uint64_t partlast;           /* monotonic ms of its last P record */
 	struct buf ml;               /* multiline: the event being gathered */
 	char mlts[32];
 	off_t mlstart;               /* -1: nothing gathered */
@@ -146,6 +151,10 @@ struct logs__src {
 	uint32_t fplen;
 	struct buf rbuf;             /* bytes read but not yet a whole line */
 	bool skipping;               /* dropping the rest of an over-long line */
+	bool uncapped;               /* draining a file we let go: no chunk limit */
+	bool globbed;                /* one match of a glob: the glob finds its files; at the end
+				    * of a file renamed away or deleted, the source lets go of it
+				    * instead of following the path */
 	struct logs__join join[2];   /* [0] stdout (and plain files), [1] stderr */
 	struct buf scratch;          /* a message NUL-terminated for regexec() */
 	off_t end;                   /* safe offset: a restart resumes here */
@@ -217,6 +226,7 @@ struct logs_out {
 	pthread_cond_t cv;
 	struct logs__qent *head, *tail;
 	bool inflight;               /* head is being sent */
+	bool spill_failed;           /* the last spill could not be written */
 	bool stop;
 	bool retire;                 /* a stack output no longer wanted: stops once empty */
 	uint64_t mem_max, disk_max;
@@ -289,6 +299,7 @@ struct logs {
 	struct logs__ack *acks;
 	int nacks, capacks;
 	bool stopping;
+	bool loop_closed;            /* wake may not be signalled any more (under mu) */
 	/* owned by the pipeline thread */
 	struct logs__inst *insts;
 	struct logs__src *srcs;

@@ -5,6 +5,7 @@
 #include "logs/logs-int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <glob.h>
 #include <inttypes.h>
@@ -52,8 +53,12 @@ void logs__ack_post(struct logs *l, int src, uint64_t seq)
 	if (l->nacks == l->capacks)
 		l->acks = xrealloc(l->acks, sizeof(*l->acks) * (size_t)(l->capacks = l->capacks ? l->capacks * 2 : 64));
 	l->acks[l->nacks++] = (struct logs__ack){src, seq};
+	/* Under the lock: on_wake closes the handle under it too, so no
+	 * output thread signals a closed handle (libuv aborts on that). The
+	 * acks queued meanwhile are taken by logs_free. */
+	if (!l->loop_closed)
+		uv_async_send(&l->wake);
 	pthread_mutex_unlock(&l->mu);
-	uv_async_send(&l->wake);
 }
 
 static char *registry_path(const struct logs *l)
@@ -149,11 +154,12 @@ static void src_ship(struct logs *l, struct logs__src *s, struct buf *b, uint32_
 	src_commit(l, s);
 }
 
-static struct logs__src *src_new(struct logs *l, struct logs__inst *in, const char *path, bool cri,
+static struct logs__src *src_new(struct logs *l, struct logs__inst *in, const char *path, bool cri, bool globbed,
 				 struct logs__input_conf *conf)
 {
 	struct logs__src *s = xcalloc(1, sizeof(*s));
 
+	s->globbed = globbed;
 	s->id = ++l->next_src;
 	s->inst = in;
 	s->path = xstrdup(path);
@@ -170,17 +176,27 @@ static struct logs__src *src_new(struct logs *l, struct logs__inst *in, const ch
 	s->meta.json_target = conf->json_target;
 	for (int k = 0; k < 2; k++)
 		s->join[k].partstart = s->join[k].mlstart = -1;
-	/* Resume where the registry says, if it knows this file. */
+	/* Resume where the registry says, if it knows this file: by its
+	 * name, or (a glob's match, whose files change names as they rotate)
+	 * by the identity the name now has; else where a file let go of was
+	 * left (app.log, now app.log.1). */
 	const struct logs__pos *saved = NULL;
 	struct stat st;
+	bool have_st = !cri && stat(path, &st) == 0;
+	int used = -1;
 	for (int i = 0; i < l->nreg; i++)
 		if (l->reg[i].key && strcmp(l->reg[i].key, s->key) == 0) {
-			saved = &l->reg[i].pos;
+			if (!globbed || (have_st && l->reg[i].pos.dev == st.st_dev && l->reg[i].pos.ino == st.st_ino))
+				used = i;
 			break;
 		}
-	/* A file read before under another name (app.log, now app.log.1)
-	 * resumes where that reading stopped. */
-	for (int i = l->ndone - 1; !saved && !cri && i >= 0 && stat(path, &st) == 0; i--)
+	for (int i = 0; used < 0 && globbed && have_st && i < l->nreg; i++)
+		if (l->reg[i].key && strncmp(l->reg[i].key, "file:", 5) == 0 && l->reg[i].pos.dev == st.st_dev &&
+		    l->reg[i].pos.ino == st.st_ino)
+			used = i;
+	if (used >= 0)
+		saved = &l->reg[used].pos;
+	for (int i = l->ndone - 1; !saved && have_st && i >= 0; i--)
 		if (l->done[i].pos.dev == st.st_dev && l->done[i].pos.ino == st.st_ino)
 			saved = &l->done[i].pos;
 	buf_reset(&l->chunkbuf);
@@ -188,11 +204,10 @@ static struct logs__src *src_new(struct logs *l, struct logs__inst *in, const ch
 	logs__src_open(s, saved, &l->chunkbuf, &n);
 	if (!saved)
 		logs__src_pos(s, &s->committed);
-	for (int i = 0; i < l->nreg; i++)
-		if (l->reg[i].key && strcmp(l->reg[i].key, s->key) == 0) {
-			free(l->reg[i].key);
-			l->reg[i].key = NULL;
-		}
+	if (used >= 0) {
+		free(l->reg[used].key);
+		l->reg[used].key = NULL;
+	}
 	s->next = l->srcs;
 	l->srcs = s;
 	src_ship(l, s, &l->chunkbuf, n);
@@ -246,6 +261,18 @@ static bool stack_has_outputs(const struct logs *l, const char *stack)
 	return false;
 }
 
+/* Whether the file at <p> begins with the bytes <s>'s fingerprint covers. */
+static bool same_start(const char *p, const struct logs__src *s)
+{
+	char tmp[LOGS_FP_LEN];
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	ssize_t r = fd >= 0 ? pread(fd, tmp, s->fplen, 0) : -1;
+
+	if (fd >= 0)
+		close(fd);
+	return r == (ssize_t)s->fplen && logs__fp_hash(tmp, s->fplen) == s->fp;
+}
+
 /* Expands an instance's globs; new files become sources. A file already
  * followed under another name (a glob that also matches rotated names) is
  * not read twice. */
@@ -254,6 +281,7 @@ static void inst_glob(struct logs *l, struct logs__inst *in)
 	if (in->gone || !stack_has_outputs(l, in->stack))
 		return;
 	for (int i = 0; i < in->nfiles; i++) {
+		bool wild = strpbrk(in->files[i], "*?[") != NULL;
 		glob_t g;
 		if (glob(in->files[i], GLOB_NOSORT, NULL, &g) != 0)
 			continue;
@@ -268,8 +296,13 @@ static void inst_glob(struct logs *l, struct logs__inst *in)
 			bool dup = false;
 			for (struct logs__src *s = l->srcs; s && !dup; s = s->next)
 				dup = s->fd >= 0 && s->dev == st.st_dev && s->ino == st.st_ino;
+			/* A copy of a file being read (copytruncate's, before its
+			 * source noticed the truncation and drained it): not a
+			 * new file. */
+			for (struct logs__src *s = l->srcs; s && !dup && wild; s = s->next)
+				dup = s->fd >= 0 && !s->cri && s->fplen > 0 && same_start(p, s);
 			if (!dup)
-				src_new(l, in, p, false, &in->file_conf[i]);
+				src_new(l, in, p, false, wild, &in->file_conf[i]);
 		}
 		globfree(&g);
 	}
@@ -285,7 +318,7 @@ static void inst_start(struct logs *l, struct logs__inst *in)
 	if (in->gone || !stack_has_outputs(l, in->stack))
 		return;
 	if (!known)
-		src_new(l, in, in->cri_path, true, &in->cri_conf);
+		src_new(l, in, in->cri_path, true, false, &in->cri_conf);
 	inst_glob(l, in);
 }
 
@@ -411,8 +444,7 @@ static void run_cmds(struct logs *l)
 			if (in)
 				inst_gone(l, in);
 		} else {
-			if (c->stack_outputs || !in)
-				stack_outputs(l, c->stack, c->stack_outputs);
+			stack_outputs(l, c->stack, c->stack_outputs); /* removed ones too */
 			bool same = in && json_equal(in->xlogs, c->xlogs) && strcmp(in->cri_path, c->cri_path) == 0 &&
 				    in->nfiles == c->nfiles;
 			for (int i = 0; same && i < c->nfiles; i++)
@@ -483,6 +515,14 @@ static void drop_finished(struct logs *l)
 	for (struct logs__src **pp = &l->srcs; *pp;) {
 		struct logs__src *s = *pp;
 		if (s->gone && s->drained && !s->pend) {
+			/* Remembered, so that the same file under this or another
+			 * name (berth down then up, a claimed shared path) is
+			 * not read again from its start. */
+			if (!s->cri && s->committed.ino) {
+				s->released[0] = s->committed;
+				s->nreleased = 1;
+				take_released(l, s);
+			}
 			*pp = s->next;
 			src_free(s);
 			l->reg_dirty = true; /* its entry goes */
@@ -539,7 +579,15 @@ static void on_tick(uv_timer_t *t)
 			inst_start(l, in);
 	}
 	for (struct logs__src *s = l->srcs; s; s = s->next) {
-		if (s->drained || !src_room(l, s))
+		if (s->drained)
+			continue;
+		if (nroutes(l, s) == 0) {
+			/* No output takes it (its stack's were removed): not read;
+			 * let go when its instance is. */
+			s->drained = s->gone;
+			continue;
+		}
+		if (!src_room(l, s))
 			continue;
 		uint32_t n = 0;
 		buf_reset(&l->chunkbuf);
@@ -569,6 +617,8 @@ static void on_wake(uv_async_t *a)
 
 	pthread_mutex_lock(&l->mu);
 	stop = l->stopping;
+	if (stop)
+		l->loop_closed = true;
 	pthread_mutex_unlock(&l->mu);
 	if (stop) {
 		uv_close((uv_handle_t *)&l->tick, NULL);
@@ -678,8 +728,9 @@ static void post(struct logs *l, struct logs__cmd *c)
 	else
 		l->cmds = c;
 	l->cmds_tail = c;
+	if (!l->loop_closed)
+		uv_async_send(&l->wake);
 	pthread_mutex_unlock(&l->mu);
-	uv_async_send(&l->wake);
 }
 
 void logs_instance_add(struct logs *l, const struct logs_instance *in)
@@ -782,14 +833,26 @@ void logs_free(struct logs *l)
 	 * the positions that makes durable. */
 	for (struct logs_out *o = l->outs; o; o = o->next)
 		pthread_mutex_lock(&o->mu), o->stop = true, pthread_cond_broadcast(&o->cv), pthread_mutex_unlock(&o->mu);
+	/* One deadline for all of them: a stuck receiver costs 2 s once. */
+	uint64_t deadline = time_mono_ms() + 2000;
+	bool stuck = false;
 	for (struct logs_out *o = l->outs; o; o = o->next) {
-		logs__out_stop(o, 2000);
+		uint64_t now = time_mono_ms();
+		logs__out_stop(o, now < deadline ? (int)(deadline - now) : 0);
+		stuck |= o->started;
 		logs__out_spill_all(o);
 	}
 	run_acks(l);
 	char *p = registry_path(l);
 	logs__registry_save(p, l->srcs, l->reg, l->nreg, l->done, l->ndone, l->seq);
 	free(p);
+	if (stuck) {
+		/* A send still blocked past its own timeouts will touch the
+		 * output and this struct when it returns: both are left to
+		 * the process's exit, which follows. Its chunk was not
+		 * counted, so the next run sends it. */
+		return;
+	}
 	for (struct logs_out *o = l->outs, *next; o; o = next) {
 		next = o->next;
 		logs__out_free(o);

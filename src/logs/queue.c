@@ -104,9 +104,10 @@ static int spill(struct logs_out *o, struct logs__qent *e)
 		return -1;
 	char *path = chunk_path(o, e->seq, e->n);
 	int rc = write_file(path, e->c->data, e->len);
-	if (rc < 0)
+	if (rc < 0 && !o->spill_failed)
 		log_warn("logs", "output %s: cannot write its disk buffer %s: %s", o->name, path, strerror(errno));
 	free(path);
+	o->spill_failed = rc < 0;
 	if (rc < 0)
 		return -1;
 	logs__chunk_unref(e->c);
@@ -180,8 +181,11 @@ void logs__out_push(struct logs_out *o, struct logs_chunk *c)
 
 bool logs__out_room(struct logs_out *o)
 {
+	/* Room for the next chunk, whatever it weighs: in memory while under
+	 * the limit (so at most one chunk over it), else on disk while a
+	 * whole chunk still fits and spilling works. */
 	pthread_mutex_lock(&o->mu);
-	bool r = o->mem_bytes < o->mem_max || o->disk_bytes < o->disk_max;
+	bool r = o->mem_bytes < o->mem_max || (o->disk_bytes + LOGS_CHUNK_WORST <= o->disk_max && !o->spill_failed);
 	pthread_mutex_unlock(&o->mu);
 	return r;
 }
@@ -199,9 +203,15 @@ static void spill_where(struct logs_out *o, int src)
 	struct acklist al = {.n = 0};
 
 	pthread_mutex_lock(&o->mu);
-	for (struct logs__qent *q = o->head; q; q = q->next)
-		if (q->c && (src < 0 || q->src == src) && spill(o, q) == 0)
-			note_counted(o, q, &al);
+	for (struct logs__qent *q = o->head; q; q = q->next) {
+		if (!q->c || (src >= 0 && q->src != src))
+			continue;
+		/* A failed spill ends it: a later chunk on disk past one left
+		 * in memory would be sent before it by the next run. */
+		if (spill(o, q) < 0)
+			break;
+		note_counted(o, q, &al);
+	}
 	pthread_mutex_unlock(&o->mu);
 	post_acks(o, &al);
 }

@@ -175,8 +175,10 @@ static void line(struct logs__src *s, const char *p, size_t len, bool trunc, off
 		j->parttrunc = false;
 	}
 	j->parttrunc |= append_capped(&j->part, text, tlen) || trunc;
-	if (partial)
+	if (partial) {
+		j->partlast = time_mono_ms();
 		return;
+	}
 	message(s, k, j->partts, buf_ptr(&j->part), j->part.data, j->parttrunc, j->partstart, out, n);
 	buf_reset(&j->part);
 	j->partstart = -1;
@@ -202,7 +204,7 @@ static void split(struct logs__src *s, struct buf *out, uint32_t *n)
 	char *base = buf_ptr(&s->rbuf), *p = base, *end = base + s->rbuf.data;
 	off_t at = s->off - (off_t)s->rbuf.data;
 
-	while (p < end) {
+	while (p < end && (s->uncapped || out->data < LOGS_CHUNK_OUT)) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
 		if (!nl)
 			break;
@@ -214,6 +216,12 @@ static void split(struct logs__src *s, struct buf *out, uint32_t *n)
 		p = nl + 1;
 	}
 	buf_consume(&s->rbuf, (size_t)(p - base));
+	if (!s->uncapped && out->data >= LOGS_CHUNK_OUT) {
+		/* The chunk is full (many short lines): the rest waits in rbuf
+		 * for the next chunk. */
+		s->end = safe_end(s, s->off - (off_t)s->rbuf.data);
+		return;
+	}
 	if (s->rbuf.data > LOGS_MAX_LINE) {
 		if (!s->skipping)
 			line(s, buf_ptr(&s->rbuf), LOGS_MAX_LINE, true, s->off - (off_t)s->rbuf.data, out, n);
@@ -227,6 +235,11 @@ static void split(struct logs__src *s, struct buf *out, uint32_t *n)
  * its '\n', and whatever is being joined. */
 static void flush_all(struct logs__src *s, struct buf *out, uint32_t *n)
 {
+	bool was = s->uncapped;
+
+	s->uncapped = true; /* whole lines a full chunk left in rbuf first */
+	split(s, out, n);
+	s->uncapped = was;
 	if (s->rbuf.data && !s->skipping)
 		line(s, buf_ptr(&s->rbuf), s->rbuf.data, false, s->off - (off_t)s->rbuf.data, out, n);
 	buf_reset(&s->rbuf);
@@ -249,9 +262,19 @@ void logs__src_flush(struct logs__src *s, struct buf *out, uint32_t *n, bool for
 	if (force) {
 		flush_all(s, out, n);
 	} else {
-		for (int k = 0; k < 2; k++)
-			if (s->join[k].mlstart >= 0 && now - s->join[k].mllast >= LOGS_ML_TIMEOUT_MS)
+		for (int k = 0; k < 2; k++) {
+			struct logs__join *j = &s->join[k];
+			/* A line whose end never comes (a prompt, a progress bar)
+			 * goes as it is after a second, so it does not hold the
+			 * saved position back for good. */
+			if (j->partstart >= 0 && now - j->partlast >= LOGS_ML_TIMEOUT_MS) {
+				message(s, k, j->partts, buf_ptr(&j->part), j->part.data, j->parttrunc, j->partstart, out, n);
+				buf_reset(&j->part);
+				j->partstart = -1;
+			}
+			if (j->mlstart >= 0 && now - j->mllast >= LOGS_ML_TIMEOUT_MS)
 				ml_flush(s, k, out, n);
+		}
 	}
 	s->end = safe_end(s, s->off - (off_t)s->rbuf.data);
 }
@@ -278,10 +301,15 @@ static void drain_other(struct logs__src *s, int fd, off_t from, struct buf *out
 {
 	int keepfd = s->fd;
 
+	/* <from> is where rbuf's first byte was: what a full chunk left in
+	 * rbuf is read again from the other file, so rbuf is dropped. */
 	s->fd = fd;
 	s->off = from;
 	buf_reset(&s->rbuf);
 	s->skipping = false;
+	/* One chunk for all of it (see docs/logs.md): a file that is let go
+	 * is read to its end in one go. */
+	s->uncapped = true;
 	for (;;) {
 		buf_reserve(&s->rbuf, LOGS_CHUNK_BYTES);
 		ssize_t r = pread(fd, buf_tail(&s->rbuf), LOGS_CHUNK_BYTES, s->off);
@@ -293,6 +321,7 @@ static void drain_other(struct logs__src *s, int fd, off_t from, struct buf *out
 		split(s, out, n);
 	}
 	flush_all(s, out, n);
+	s->uncapped = false;
 	released(s, fd, s->off);
 	close(fd);
 	s->fd = keepfd;
@@ -422,8 +451,10 @@ void logs__src_open(struct logs__src *s, const struct logs__pos *saved, struct b
 		s->committed = *saved;
 		return;
 	}
-	if (off > 0) {
-		/* Rotated (or truncated) while we were away: finish the old file. */
+	if (off > 0 && !s->globbed) {
+		/* Rotated (or truncated) while we were away: finish the old file.
+		 * (A glob's sources need not: the glob also matches it, and its
+		 * source resumes by identity.) */
 		int old = find_rotated(s, dev, ino, off);
 		if (old >= 0) {
 			drain_other(s, old, off, out, n);
@@ -446,6 +477,10 @@ bool logs__src_poll(struct logs__src *s, struct buf *out, uint32_t *n)
 {
 	struct stat st;
 
+	if (s->fd < 0 && s->gone) {
+		s->drained = true; /* never existed: nothing to read */
+		return false;
+	}
 	if (s->fd < 0) {
 		s->fd = open_path(s, &st);
 		if (s->fd < 0)
@@ -456,6 +491,11 @@ bool logs__src_poll(struct logs__src *s, struct buf *out, uint32_t *n)
 		return false;
 	if (st.st_size < s->off || !fp_ok(s, s->fd)) {
 		on_truncated(s, out, n);
+		return true;
+	}
+	if (s->rbuf.data && memchr(buf_ptr(&s->rbuf), '\n', s->rbuf.data)) {
+		/* Lines left by a full chunk go first, before reading more. */
+		split(s, out, n);
 		return true;
 	}
 	buf_reserve(&s->rbuf, LOGS_CHUNK_BYTES);
@@ -479,9 +519,15 @@ bool logs__src_poll(struct logs__src *s, struct buf *out, uint32_t *n)
 	/* At the end. The path may name another file now (renamed). */
 	struct stat ps;
 	bool moved = stat(s->path, &ps) < 0 || ps.st_dev != s->dev || ps.st_ino != s->ino;
-	if (s->gone) {
+	if (s->gone || (s->globbed && (moved || st.st_nlink == 0))) {
+		/* Let go: the instance is gone, or (a glob's match) the file
+		 * was renamed away or deleted; the glob picks up whatever now
+		 * has this name, and the file's new name resumes from the
+		 * position remembered for it. */
 		flush_all(s, out, n);
-		s->drained = true;
+		if (s->globbed && !s->gone)
+			released(s, s->fd, s->off);
+		s->gone = s->drained = true;
 		return false;
 	}
 	if (!moved)

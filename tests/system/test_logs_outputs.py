@@ -350,3 +350,41 @@ def test_file_output_rotates_by_size_and_keeps_n(tmpdir_path):
         assert len(kept) < 61, "older files were removed"
     finally:
         agent.cleanup()
+
+
+def test_glob_matching_rotated_names_reads_each_line_once(tmpdir_path):
+    """x-berth.logs.files: [app.log*] also matches what logrotate makes of
+    app.log (app.log.1, shifted to app.log.2 ... at each rotation, by
+    rename and by copytruncate in turn): every line arrives exactly once."""
+    from test_logs import WRITER, check_sequence
+    out = os.path.join(tmpdir_path, "events.json")
+    app = os.path.join(tmpdir_path, "app")
+    os.makedirs(app)
+    total = 300000
+    agent = agent_with(tmpdir_path, "    - {type: file, path: %s, max_size: 1GiB}\n" % out)
+    try:
+        deploy(agent, tmpdir_path, """services:
+  writer:
+    command: [python3, %s, %s/app.log, "%d", "50000", "100000", shift]
+    x-berth:
+      logs:
+        files: ["%s/app.log*"]
+""" % (WRITER, app, total, app))
+
+        def seqs():
+            return sorted(int(e["message"][4:12]) for e in read_json_lines(out) if "path" in e)
+        wait_for(lambda: len([e for e in read_json_lines(out) if "path" in e]) >= total and
+                 metric(agent, "berth_logs_output_buffered_events") == 0, timeout=60 * SLOW,
+                 what="%d events" % total)
+        got = seqs()
+        assert got == list(range(total)), "missing %d, duplicated %d" % (
+            len(set(range(total)) - set(got)), len(got) - len(set(got)))
+        # Each file's lines in order, whatever file they were read from.
+        by_path = {}
+        for e in read_json_lines(out):
+            if "path" in e:
+                by_path.setdefault(e["path"], []).append(int(e["message"][4:12]))
+        for p, s in by_path.items():
+            assert s == sorted(s), "out of order in " + p
+    finally:
+        agent.cleanup()

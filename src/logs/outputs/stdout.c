@@ -79,12 +79,18 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 	for (const char *p = b->data, *end = p + b->len; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		json_t *e = json_loadb(p, n, 0, NULL);
+		json_t *e = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
 		if (e) {
 			const char *stream = json_string_value(json_object_get(e, "stream"));
-			buf_appendf(&out, "%s %s %s %s | %s\n", str(e, "@timestamp"), str(e, "stack"), str(e, "instance"),
-				    stream ? stream : str(e, "path"), str(e, "message"));
+			const json_t *m = json_object_get(e, "message");
+			buf_appendf(&out, "%s %s %s %s | ", str(e, "@timestamp"), str(e, "stack"), str(e, "instance"),
+				    stream ? stream : str(e, "path"));
+			if (json_is_string(m)) /* may hold a NUL: by length */
+				buf_append(&out, json_string_value(m), json_string_length(m));
+			buf_append(&out, "\n", 1);
 			json_decref(e);
+		} else {
+			b->dropped++;
 		}
 		p += n + 1;
 	}

@@ -127,7 +127,7 @@ static void param(struct buf *b, const char *name, const char *v)
 static void format(const struct out_syslog *o, json_t *e, struct buf *m)
 {
 	const char *stream = json_string_value(json_object_get(e, "stream"));
-	const char *msg = json_string_value(json_object_get(e, "message"));
+	const json_t *jm = json_object_get(e, "message");
 	int sev = stream && strcmp(stream, "stderr") == 0 ? 3 : 6;
 
 	buf_appendf(m, "<%d>1 ", o->facility * 8 + sev);
@@ -147,8 +147,8 @@ static void format(const struct out_syslog *o, json_t *e, struct buf *m)
 	param(m, "stream", stream);
 	param(m, "path", json_string_value(json_object_get(e, "path")));
 	buf_appends(m, "] ");
-	if (msg)
-		buf_append(m, msg, strlen(msg));
+	if (json_is_string(jm)) /* may hold a NUL: by length */
+		buf_append(m, json_string_value(jm), json_string_length(jm));
 }
 
 /* A TCP peer that closed is noticed before writing into the void. */
@@ -177,10 +177,12 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 	for (const char *p = b->data, *end = p + b->len; p < end && rc == 0;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		json_t *e = json_loadb(p, n, 0, NULL);
+		json_t *e = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
 		p += n + 1;
-		if (!e)
+		if (!e) {
+			b->dropped++; /* not an event (a damaged disk buffer): counted, not sent */
 			continue;
+		}
 		buf_reset(&m);
 		format(o, e, &m);
 		json_decref(e);

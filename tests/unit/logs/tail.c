@@ -253,3 +253,21 @@ Test(tail, a_different_file_under_the_saved_inode_starts_over)
 	expect("z1|z2");
 	src_free(s);
 }
+
+Test(tail, a_partial_line_whose_end_never_comes_goes_after_a_while)
+{
+	appends("2026-12-01T10:00:00.000000001Z stdout P Password: \n");
+	struct logs__src *s = src_new(true, NULL, NULL);
+	poll_all(s);
+	logs__src_flush(s, &out, &nev, false);
+	expect("");
+	struct logs__pos p;
+	logs__src_pos(s, &p);
+	cr_assert_eq(p.off, 0, "held back while it may still be joined");
+	s->join[0].partlast -= LOGS_ML_TIMEOUT_MS; /* as if a second went by */
+	logs__src_flush(s, &out, &nev, false);
+	expect("Password: ");
+	logs__src_pos(s, &p);
+	cr_assert_gt(p.off, 0);
+	src_free(s);
+}
