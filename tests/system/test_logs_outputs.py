@@ -200,7 +200,9 @@ def test_elasticsearch_bulk_items_retried_or_dropped(tmpdir_path):
         want = sorted(["doc %d" % i for i in range(100) if i != 13] + ["doc done"])
         assert msgs == want
         assert all(idx.startswith("shop-2") and len(idx) == len("shop-2026.12.01") for idx, _ in BulkDouble.seen)
-        assert metric(agent, "berth_logs_output_dropped_total", output="elasticsearch") == 1
+        # The counters move once the batch is done, the metrics at the next tick.
+        wait_for(lambda: metric(agent, "berth_logs_output_dropped_total", output="elasticsearch") == 1,
+                 timeout=10 * SLOW, what="the drop counted")
         assert metric(agent, "berth_logs_output_retries_total", output="elasticsearch") >= 1
         assert "refused 1 of" in agent.logs()
     finally:
@@ -289,7 +291,8 @@ services:
         raw = [json.loads(l) for l in agent.logs().splitlines() if l.startswith('{"@timestamp"')]
         assert {"other done", "shop done"} <= {e["message"] for e in raw}
 
-        assert metric(agent, "berth_logs_output_events_total", output="shop.archive") == 8
+        wait_for(lambda: metric(agent, "berth_logs_output_events_total", output="shop.archive") == 8,
+                 timeout=10 * SLOW, what="the stack output's counter")
         agent.cli("down", "-p", "shop")
         # The stack's output goes once its instances are gone and it is empty.
         wait_for(lambda: metric(agent, "berth_logs_output_events_total", output="shop.archive") == 0,
