@@ -32,6 +32,28 @@ def served_by(port):
         c.close()
 
 
+def nginx_workers():
+    """nginx's worker processes: more than one while a reload's old
+    worker still finishes its connections."""
+    try:
+        with open(os.path.join(DP, "run", "nginx.pid")) as f:
+            master = int(f.read())
+    except (OSError, ValueError):
+        return -1
+    n = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st[st.rindex(")") + 2:].split()[1]) == master:
+            n += 1
+    return n
+
+
 def test_dynamic_proxy_follows_scale_without_a_failed_request(agent):
     need("nginx", "node")
     port = free_port()
@@ -41,6 +63,9 @@ def test_dynamic_proxy_follows_scale_without_a_failed_request(agent):
     # Until nginx has reloaded with them, it answers 502 (no live upstream).
     wait_for(lambda: {served_by(port) for _ in range(6)} == {"app.1", "app.2"}, timeout=20,
              what="nginx sending to app.1 and app.2")
+    # The worker of nginx's first configuration (no app yet: it answers
+    # 502) may still accept a connection until it has exited.
+    wait_for(lambda: nginx_workers() == 1, timeout=20, what="nginx's first worker gone")
     load = Load(port, threads=2, limit=20000, seconds=90, keepalive=False)
     try:
         agent.cli("scale", "app=5", cwd=DP, env=env)
