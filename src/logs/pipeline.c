@@ -787,6 +787,22 @@ struct logs *logs_new(const struct logs_opts *o, char **err)
 	logs__registry_load(rp, &l->reg, &l->nreg, &l->done, &l->ndone, &seq);
 	if (!l->done)
 		l->done = xcalloc(LOGS_DONE_MAX + 1, sizeof(*l->done));
+	/* An entry whose file's directory is gone (an instance removed while
+	 * the agent was down) can never be resumed: forgotten, so the
+	 * registry does not grow for good. */
+	for (int r = 0; r < l->nreg; r++) {
+		const char *colon = l->reg[r].key ? strchr(l->reg[r].key, ':') : NULL;
+		const char *slash = colon ? strrchr(colon + 1, '/') : NULL;
+		struct stat st;
+		if (!slash)
+			continue;
+		char *dir = xstrndup(colon + 1, (size_t)(slash - colon - 1));
+		if (*dir && stat(dir, &st) < 0 && errno == ENOENT) {
+			free(l->reg[r].key);
+			l->reg[r].key = NULL;
+		}
+		free(dir);
+	}
 	free(rp);
 	l->seq = seq;
 	json_array_foreach(o->outputs, i, oc) {
@@ -811,6 +827,12 @@ struct logs *logs_new(const struct logs_opts *o, char **err)
 	uv_timer_start(&l->tick, on_tick, 0, 0);
 	if (uv_thread_create(&l->th, thread_main, l) != 0) {
 		*err = xstrdup("cannot start the log pipeline's thread");
+		uv_close((uv_handle_t *)&l->tick, NULL);
+		uv_close((uv_handle_t *)&l->wake, NULL);
+		uv_run(&l->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&l->loop);
+		l->wake.data = NULL; /* no thread to stop */
+		logs_free(l);
 		return NULL;
 	}
 	return l;
