@@ -32,8 +32,7 @@ static int verror_at(struct yaml_ctx *y, int line, int col, const char *fmt, va_
 
 	if (y->err)
 		return -1;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort(); /* out of memory: same policy as core/mem.c */
+	msg = xvasprintf(fmt, ap);
 	if (y->pathlen)
 		y->err = xasprintf("%s:%d:%d: %s: %s", y->file, line, col, y->path, msg);
 	else

@@ -55,8 +55,7 @@ static int fail(struct cparse *P, bool at_key, const char *fmt, ...)
 	if (P->err)
 		return -1;
 	va_start(ap, fmt);
-	if (vasprintf(&P->err, fmt, ap) < 0)
-		abort();
+	P->err = xvasprintf(fmt, ap);
 	va_end(ap);
 	/* One line, whatever the values quoted hold. */
 	for (char *p = P->err; *p; p++)

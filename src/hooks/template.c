@@ -195,8 +195,7 @@ static int perr_at(struct parser *P, int line, int col, const char *fmt, ...)
 	if (P->err)
 		return -1;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	P->err = one_line(xasprintf("%s:%d:%d: %s", P->t->name, line, col, msg));
 	free(msg);
@@ -944,8 +943,7 @@ static int rerr(struct render *R, const struct node *n, const char *fmt, ...)
 	char *msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	R->err = one_line(xasprintf("%s:%d:%d: %s", R->t->name, n->line, n->col, msg));
 	free(msg);

@@ -69,8 +69,7 @@ static int fail(struct why *w, bool key, const char *fmt, ...)
 	char *msg;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	*w->why = msg;
 	*w->at_key = key;
@@ -84,8 +83,7 @@ static void set_at(struct why *w, const char *fmt, ...)
 	char *at;
 
 	va_start(ap, fmt);
-	if (vasprintf(&at, fmt, ap) < 0)
-		abort();
+	at = xvasprintf(fmt, ap);
 	va_end(ap);
 	free(*w->at);
 	*w->at = at;

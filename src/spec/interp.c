@@ -101,8 +101,7 @@ static int fail(struct ip_run *r, const char *fmt, ...)
 	if (r->why)
 		return -1;
 	va_start(ap, fmt);
-	if (vasprintf(&r->why, fmt, ap) < 0)
-		abort();
+	r->why = xvasprintf(fmt, ap);
 	va_end(ap);
 	return -1;
 }

@@ -410,8 +410,7 @@ static int jerr(struct jr *r, const char *fmt, ...)
 	if (r->err)
 		return -1;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	r->err = r->plen ? xasprintf("%s: %s", r->path, msg) : msg;
 	if (r->plen)

@@ -130,8 +130,7 @@ static void warn_plain(struct spec__loader *L, const char *fmt, ...)
 	char *w;
 
 	va_start(ap, fmt);
-	if (vasprintf(&w, fmt, ap) < 0)
-		abort();
+	w = xvasprintf(fmt, ap);
 	va_end(ap);
 	st->warnings = xrealloc(st->warnings, (size_t)(st->nwarnings + 1) * sizeof(*st->warnings));
 	st->warnings[st->nwarnings++] = w;
@@ -146,8 +145,7 @@ static int fail_plain(struct spec__loader *L, const char *fmt, ...)
 	if (L->y.err)
 		return -1;
 	va_start(ap, fmt);
-	if (vasprintf(&L->y.err, fmt, ap) < 0)
-		abort();
+	L->y.err = xvasprintf(fmt, ap);
 	va_end(ap);
 	return -1;
 }

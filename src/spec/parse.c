@@ -38,8 +38,7 @@ int spec__err(struct spec__loader *L, const struct yaml_node *n, const char *fmt
 	if (L->y.err)
 		return -1;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (n)
 		L->y.file = spec__file_of(n);
@@ -56,8 +55,7 @@ void spec__warn(struct spec__loader *L, const struct yaml_node *n, const char *f
 	const char *file = n ? spec__file_of(n) : L->y.file;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	if (L->y.pathlen)
 		w = xasprintf("%s:%d:%d: %s: %s", file, n ? n->line : 1, n ? n->col : 1, L->y.path, msg);
