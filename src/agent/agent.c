@@ -32,6 +32,7 @@
 #include "dns/dns.h"
 #include "hooks/hooks.h"
 #include "logs/logs.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/server.h"
@@ -60,25 +61,6 @@ static void now_rfc3339(char *buf, size_t cap)
 }
 
 /* ---- the data dir ---- */
-
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(tmp, 0700) < 0 && errno != EEXIST ? -1 : 0;
-}
 
 /* One agent per data dir: an flock on DATA/agent.pid, held for life. */
 static int lock_data_dir(const char *dir)
@@ -426,7 +408,9 @@ int agent_run(struct agent_config *cfg)
 	log_format_parse(cfg->log_format, &fmt);
 	log_setup(lvl, fmt);
 	signal(SIGPIPE, SIG_IGN);
-	if (mkdir_p(cfg->data_dir) < 0) {
+	/* Parents readable, the data dir itself private. */
+	fs_mkdir_parents(cfg->data_dir, 0755);
+	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
 		fprintf(stderr, "berth agent: cannot create the data dir %s: %s\n", cfg->data_dir, strerror(errno));
 		return 1;
 	}

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hooks/hooks.h"
@@ -205,18 +206,6 @@ void hooks__cmd_kill(struct hooks__cmd *c, int why)
 	kill(-c->pid, SIGKILL);
 }
 
-static void mkdir_parents(const char *path)
-{
-	char *p = xstrdup(path);
-
-	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = '\0';
-		mkdir(p, 0755);
-		*s = '/';
-	}
-	free(p);
-}
-
 int hooks__cmd_start(uv_loop_t *loop, const char *shell, const char *cmdline, const char *cwd, char *const *env,
 		     const char *log_path, uint64_t timeout_ms, hooks__cmd_done_fn *done, void *arg,
 		     struct hooks__cmd **out)
@@ -228,7 +217,7 @@ int hooks__cmd_start(uv_loop_t *loop, const char *shell, const char *cmdline, co
 	c->done = done;
 	c->arg = arg;
 	if (log_path) {
-		mkdir_parents(log_path);
+		fs_mkdir_parents(log_path, 0755);
 		c->logfd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 		if (c->logfd < 0)
 			log_errno(LOG_LVL_WARN, "hooks", errno, "cannot open %s, the command's output is lost", log_path);

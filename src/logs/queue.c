@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -78,16 +79,8 @@ static int write_file(const char *path, const char *p, size_t n)
 
 	if (fd < 0)
 		goto out;
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		p += w;
-		n -= (size_t)w;
-	}
-	if (close(fd) == 0 && n == 0 && rename(tmp, path) == 0)
+	int wrc = fs_write_all(fd, p, n);
+	if (close(fd) == 0 && wrc == 0 && rename(tmp, path) == 0)
 		rc = 0;
 out:
 	if (rc < 0)
@@ -441,19 +434,6 @@ uint64_t logs__out_max_seq(const struct logs_out *o)
 	return o->tail ? o->tail->seq : 0;
 }
 
-static void mkdir_p(const char *path)
-{
-	char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(p, 0700);
-			*s = '/';
-		}
-	mkdir(p, 0700);
-	free(p);
-}
-
 struct logs_out *logs__out_new(struct logs *l, const char *name, const char *stack, const json_t *cfg, char **err)
 {
 	const struct logs_output_ops *ops = logs_output_find(json_string_value(json_object_get(cfg, "type")));
@@ -478,7 +458,7 @@ struct logs_out *logs__out_new(struct logs *l, const char *name, const char *sta
 	if (logs__json_size(json_object_get(q, "disk"), &v) == 0)
 		o->disk_max = v;
 	o->dir = xasprintf("%s/buffer/%s", l->dir, name);
-	mkdir_p(o->dir);
+	fs_mkdir_p(o->dir, 0700);
 	pthread_mutex_init(&o->mu, NULL);
 	pthread_cond_init(&o->cv, NULL);
 	o->priv = ops->create(o->cfg);

@@ -147,7 +147,6 @@ struct runner {
 
 
 /* ---- runner_util.c ---- */
-int runner__mkdir_p(const char *path, mode_t mode);
 void runner__rm_rf(const char *path);
 json_t *runner__read_json_file(const char *path);
 int runner__write_json_file(const char *path, json_t *j);

@@ -28,6 +28,7 @@
 
 #include "agent/events.h"
 #include "agent/mirror.h"
+#include "core/fs.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -632,7 +633,7 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 	struct strv argv = {0}, env = {0};
 	char why[256], *err = NULL;
 
-	if (runner__mkdir_p(in->dir, 0750) < 0) {
+	if (fs_mkdir_p(in->dir, 0750) < 0) {
 		snprintf(why, sizeof(why), "cannot create %s: %s", in->dir, strerror(errno));
 		start_failed(in, why);
 		return;
@@ -739,7 +740,7 @@ static void inst_start(struct rinst *in, struct rstack *rs, const struct spec_se
 		cwd = xasprintf("%s/%s", rs->spec->project_dir, svc->working_dir);
 	else
 		cwd = xstrdup(rs->spec->project_dir);
-	runner__mkdir_p(run_dir, 0750);
+	fs_mkdir_p(run_dir, 0750);
 	json_t *meta = json_pack("{s:I, s:I, s:s}", "hash", (json_int_t)rs->hashes[svc_idx], "restart_gen",
 				 (json_int_t)svc_restart_gen(rs, in->service), "driver", drv->name);
 	char *meta_path = xasprintf("%s/meta.json", run_dir);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/buf.h"
 #include "catalog/catalog.h"
 #include "core/mem.h"
@@ -317,7 +318,7 @@ void runner__ensure_bind_paths(const struct spec_service *svc)
 	for (int i = 0; i < svc->nvolumes; i++) {
 		const struct spec_volume *v = &svc->volumes[i];
 		if (v->type == SPEC_VOL_BIND && v->source && v->create_host_path && access(v->source, F_OK) < 0)
-			runner__mkdir_p(v->source, 0755);
+			fs_mkdir_p(v->source, 0755);
 	}
 }
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/mem.h"
 
 int logs__json_size(const json_t *v, uint64_t *out);
@@ -74,23 +75,11 @@ static void *create(const json_t *cfg)
 	return o;
 }
 
-static void mkdir_parents(const char *path)
-{
-	char *p = xstrdup(path);
-	for (char *s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(p, 0755);
-			*s = '/';
-		}
-	free(p);
-}
-
 static int open_file(struct out_file *o, char **err)
 {
 	struct stat st;
 
-	mkdir_parents(o->path);
+	fs_mkdir_parents(o->path, 0755);
 	o->fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
 	if (o->fd < 0 || fstat(o->fd, &st) < 0) {
 		*err = xasprintf("open %s: %s", o->path, strerror(errno));
@@ -135,22 +124,16 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 		if (open_file(o, err) < 0)
 			return -1;
 	}
-	while (n) {
-		ssize_t w = write(o->fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			*err = xasprintf("write %s: %s", o->path, w < 0 ? strerror(errno) : "nothing written");
-			close(o->fd);
-			o->fd = -1;
-			/* What was written stays: the batch is sent again whole,
-			 * a duplicate of at most that batch's first part. */
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-		o->size += (uint64_t)w;
+	if (fs_write_all(o->fd, p, n) < 0) {
+		*err = xasprintf("write %s: %s", o->path, strerror(errno));
+		close(o->fd);
+		o->fd = -1;
+		/* What was written stays: the batch is sent again whole, a
+		 * duplicate of at most that batch's first part. (The size is
+		 * read again when the file is opened again.) */
+		return -1;
 	}
+	o->size += n;
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/fs.h"
 #include "core/mem.h"
 
 struct out_stdout {
@@ -49,18 +50,10 @@ static void *create(const json_t *cfg)
 
 static int write_all(int fd, const char *p, size_t n, char **err)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			*err = xasprintf("write to standard output: %s", strerror(errno));
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	if (fs_write_all(fd, p, n) == 0)
+		return 0;
+	*err = xasprintf("write to standard output: %s", strerror(errno));
+	return -1;
 }
 
 static const char *str(json_t *e, const char *k)
