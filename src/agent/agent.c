@@ -287,8 +287,6 @@ static void start_components(struct agent *a)
 	ro.hooks = a->hooks;
 	char *lerr = NULL;
 	/* A file output's relative path is agent.yml's directory's. */
-	json_t *outs = json_deep_copy(json_object_get(a->cfg->logs, "outputs")), *oc;
-	size_t oi;
 	char *cdir = xstrdup(a->cfg->config_file ? a->cfg->config_file : a->cfg->data_dir);
 	if (a->cfg->config_file && strrchr(cdir, '/')) {
 		*strrchr(cdir, '/') = '\0';
@@ -296,11 +294,7 @@ static void start_components(struct agent *a)
 		free(cdir);
 		cdir = xstrdup(".");
 	}
-	json_array_foreach(outs, oi, oc) {
-		const char *p = json_string_value(json_object_get(oc, "path"));
-		if (p && p[0] != '/')
-			json_object_set_new(oc, "path", json_sprintf("%s/%s", cdir, p));
-	}
+	json_t *outs = logs_outputs_resolve(json_object_get(a->cfg->logs, "outputs"), cdir);
 	free(cdir);
 	struct logs_opts lo = {.data_dir = a->cfg->data_dir, .host = a->cfg->node, .outputs = outs};
 	a->logs = logs_new(&lo, &lerr);

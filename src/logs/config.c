@@ -157,15 +157,21 @@ static int check_output(const json_t *o, const char *base, struct why *w)
 			}
 		}
 	}
-	if (ops->check(o, &why, &at) < 0) {
+	/* The output's own keys only: the common ones are checked above. */
+	json_t *own = json_deep_copy(o);
+	json_object_del(own, "type");
+	json_object_del(own, "name");
+	json_object_del(own, "queue");
+	int rc = ops->check(own, &why, &at);
+	if (rc < 0) {
 		if (at)
 			set_at(w, "%s.%s", base, at);
 		*w->why = why;
 		/* An unknown key is blamed on the key, a bad value on the value. */
 		*w->at_key = at && strncmp(why, "unknown key", 11) == 0;
-		return -1;
 	}
-	return 0;
+	json_decref(own);
+	return rc;
 }
 
 int logs_check_outputs(const json_t *outputs, char **why, char **at, bool *at_key)
@@ -371,4 +377,17 @@ void logs__conf_free(struct logs__input_conf *c)
 	free(c->json_target);
 	free(c->type);
 	memset(c, 0, sizeof(*c));
+}
+
+json_t *logs_outputs_resolve(const json_t *outputs, const char *dir)
+{
+	json_t *copy = outputs ? json_deep_copy(outputs) : NULL, *o;
+	size_t i;
+
+	json_array_foreach(copy, i, o) {
+		const char *p = json_string_value(json_object_get(o, "path"));
+		if (p && p[0] != '/')
+			json_object_set_new(o, "path", json_sprintf("%s/%s", dir, p));
+	}
+	return copy;
 }

@@ -30,6 +30,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "agent/logs.h"      /* the CRI record parser `berth logs` uses, and LOGS_MAX_LINE */
 #include "core/buf.h"
 #include "logs/logs.h"
 #include "logs/output.h"
@@ -39,7 +40,6 @@
 /* The most a chunk can weigh: LOGS_CHUNK_OUT plus one last event of a
  * LOGS_MAX_LINE message, every byte escaped to 6. */
 #define LOGS_CHUNK_WORST  (LOGS_CHUNK_OUT + 6u * LOGS_MAX_LINE + 4096)
-#define LOGS_MAX_LINE     (1u << 20)   /* a message is cut after this many bytes */
 #define LOGS_FP_LEN       1024         /* bytes of a file's start that identify it */
 #define LOGS_ML_MAX_LINES 500          /* a multiline event ends after this many lines */
 #define LOGS_ML_TIMEOUT_MS 1000        /* ... or when no line came for this long */
@@ -103,8 +103,6 @@ void logs__conf_service(const json_t *xlogs, struct logs__input_conf *cri, struc
 void logs__conf_free(struct logs__input_conf *c);
 /* Parses a size ("64MiB", "1g", "4096"). 0 or -1. */
 int logs__size_parse(const char *s, uint64_t *out);
-/* A size given as a number or a string with a unit. 0 or -1. */
-int logs__json_size(const json_t *v, uint64_t *out);
 
 /* ---- sources (tail.c) ---- */
 

@@ -55,6 +55,11 @@ void logs_instance_remove(struct logs *l, const char *stack, const char *service
 /* Appends the pipeline's metrics, Prometheus text format. */
 void logs_metrics(struct logs *l, struct buf *out);
 
+/* A copy of <outputs> (checked) in which a file output's relative path is
+ * made absolute from <dir> (the compose file's, or agent.yml's). A new
+ * reference; NULL when <outputs> is NULL. */
+json_t *logs_outputs_resolve(const json_t *outputs, const char *dir);
+
 /* Validation, for the compose loader and the agent config. Each returns 0,
  * or -1 with *why (heap) and *at (heap): the key path of the culprit below
  * the value given ("outputs[1].path", "files[0].multiline.pattern"), "" for

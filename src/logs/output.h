@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -30,9 +31,10 @@ struct logs_batch {
 
 struct logs_output_ops {
 	const char *type;
-	/* Checks the output's own keys (every key but the common ones: type,
-	 * name, queue). Returns 0 or -1 with *why (heap) and *at (static, the
-	 * key to blame, NULL for the whole output). */
+	/* Checks the output's own keys: <cfg> is the output's mapping without
+	 * the common ones (type, name, queue), which config.c checks. Returns
+	 * 0 or -1 with *why (heap) and *at (a key of <cfg> to blame, NULL for
+	 * the whole output). */
 	int (*check)(const json_t *cfg, char **why, const char **at);
 	/* Builds the private state from a checked config. */
 	void *(*create)(const json_t *cfg);
@@ -47,6 +49,23 @@ extern const struct logs_output_ops logs_out_redis;
 extern const struct logs_output_ops logs_out_elasticsearch;
 
 const struct logs_output_ops *logs_output_find(const char *type);
+
+/* Walks a batch's events: *line and *len get the next one's JSON text
+ * (without its '\n') and *p moves past it. False once at <end>. */
+static inline bool logs_batch_next(const char **p, const char *end, const char **line, size_t *len)
+{
+	if (*p >= end)
+		return false;
+	const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+	*line = *p;
+	*len = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
+	*p += *len + 1;
+	return true;
+}
+
+/* A size given as a number or a string with a unit ("64MiB"). 0 or -1.
+ * (config.c) */
+int logs__json_size(const json_t *v, uint64_t *out);
 
 /* Helpers the outputs share (outputs/net.c). */
 /* Connects to "HOST:PORT" over TCP (or UDP when <udp>), with send and

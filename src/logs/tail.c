@@ -29,10 +29,6 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 
-/* The CRI record parser `berth logs` uses (agent/logs.c). */
-int logs_parse_record(const char *p, size_t n, char *time, size_t tcap, bool *is_stderr, bool *partial,
-		      const char **text, size_t *tlen);
-
 uint64_t logs__fp_hash(const char *p, size_t n)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */

@@ -12,23 +12,12 @@
 #include "core/str.h"
 #include "logs/logs.h"
 
-/* The stack's outputs, a file output's relative path made absolute from
- * the project directory. A new reference, or NULL. */
+/* The stack's outputs, relative paths from the project directory. A new
+ * reference, or NULL. */
 static json_t *stack_outputs(const struct rstack *rs)
 {
-	const json_t *outs = json_object_get(json_object_get(rs->spec->x_berth, "logs"), "outputs");
-	json_t *copy, *o;
-	size_t i;
-
-	if (!outs)
-		return NULL;
-	copy = json_deep_copy(outs);
-	json_array_foreach(copy, i, o) {
-		const char *p = json_string_value(json_object_get(o, "path"));
-		if (p && p[0] != '/')
-			json_object_set_new(o, "path", json_sprintf("%s/%s", rs->spec->project_dir, p));
-	}
-	return copy;
+	return logs_outputs_resolve(json_object_get(json_object_get(rs->spec->x_berth, "logs"), "outputs"),
+				    rs->spec->project_dir);
 }
 
 /* ${BERTH_STACK}, ${BERTH_SERVICE}, ${BERTH_INDEX}, ${BERTH_INSTANCE} in a

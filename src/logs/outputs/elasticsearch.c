@@ -35,8 +35,6 @@ static int check(const json_t *cfg, char **why, const char **at)
 	}
 	json_object_foreach((json_t *)cfg, k, v) {
 		*at = k;
-		if (!strcmp(k, "type") || !strcmp(k, "name") || !strcmp(k, "queue"))
-			continue;
 		if (!strcmp(k, "url")) {
 			const char *u = json_string_value(v);
 			if (!u || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8))) {
@@ -160,20 +158,19 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 	long status = 0;
 	int rc = -1;
 
-	for (const char *p = b->data, *end = p + b->len; p < end && n < b->n;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	const char *p = b->data, *end = b->data + b->len;
+	size_t len;
+	while (n < b->n && logs_batch_next(&p, end, &ev[n], &len)) {
+		const char *line = ev[n];
 		char tsbuf[16] = "";
-		if (len > 40 && memcmp(p, "{\"@timestamp\":\"", 15) == 0) /* how event.c starts each event */
-			memcpy(tsbuf, p + 15, 10);
+		if (len > 40 && memcmp(line, "{\"@timestamp\":\"", 15) == 0) /* how event.c starts each event */
+			memcpy(tsbuf, line + 15, 10);
 		buf_appends(&body, "{\"index\":{\"_index\":\"");
 		index_name(o, tsbuf, &body);
 		buf_appends(&body, "\"}}\n");
-		buf_append(&body, p, len);
+		buf_append(&body, line, len);
 		buf_append(&body, "\n", 1);
-		ev[n] = p;
 		evlen[n++] = len;
-		p += len + 1;
 	}
 	if (!o->curl) {
 		o->curl = curl_easy_init();

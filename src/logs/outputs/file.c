@@ -15,8 +15,6 @@
 #include "core/fs.h"
 #include "core/mem.h"
 
-int logs__json_size(const json_t *v, uint64_t *out);
-
 struct out_file {
 	char *path;
 	uint64_t max_size;
@@ -38,8 +36,6 @@ static int check(const json_t *cfg, char **why, const char **at)
 	}
 	json_object_foreach((json_t *)cfg, k, v) {
 		*at = k;
-		if (!strcmp(k, "type") || !strcmp(k, "name") || !strcmp(k, "queue"))
-			continue;
 		if (!strcmp(k, "path")) {
 			if (!json_string_value(v) || !json_string_value(v)[0]) {
 				*why = xstrdup("expected a path (relative: to the compose file's directory, or agent.yml's)");

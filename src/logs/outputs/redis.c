@@ -33,8 +33,6 @@ static int check(const json_t *cfg, char **why, const char **at)
 	}
 	json_object_foreach((json_t *)cfg, k, v) {
 		*at = k;
-		if (!strcmp(k, "type") || !strcmp(k, "name") || !strcmp(k, "queue"))
-			continue;
 		if (!strcmp(k, "address")) {
 			if (!json_string_value(v)) {
 				*why = xstrdup("expected HOST:PORT");
@@ -147,13 +145,12 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 		return -1;
 	buf_appendf(&out, "*%u\r\n$5\r\nRPUSH\r\n$%zu\r\n%s\r\n", b->n + 2, strlen(o->key), o->key);
 	uint32_t n = 0;
-	for (const char *p = b->data, *end = p + b->len; p < end; n++) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+	const char *p = b->data, *line;
+	size_t len;
+	for (; logs_batch_next(&p, b->data + b->len, &line, &len); n++) {
 		buf_appendf(&out, "$%zu\r\n", len);
-		buf_append(&out, p, len);
+		buf_append(&out, line, len);
 		buf_append(&out, "\r\n", 2);
-		p += len + 1;
 	}
 	if (n != b->n) {
 		/* The count written first must match: rebuild with the real one. */

@@ -23,8 +23,6 @@ static int check(const json_t *cfg, char **why, const char **at)
 	json_t *v;
 
 	json_object_foreach((json_t *)cfg, k, v) {
-		if (!strcmp(k, "type") || !strcmp(k, "name") || !strcmp(k, "queue"))
-			continue;
 		*at = k;
 		if (strcmp(k, "format") != 0) {
 			*why = xstrdup("unknown key (stdout takes format: human|json)");
@@ -69,10 +67,10 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 	if (o->json)
 		return write_all(o->fd, b->data, b->len, err);
 	struct buf out = {0};
-	for (const char *p = b->data, *end = p + b->len; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		json_t *e = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
+	const char *p = b->data, *line;
+	size_t n;
+	while (logs_batch_next(&p, b->data + b->len, &line, &n)) {
+		json_t *e = json_loadb(line, n, JSON_ALLOW_NUL, NULL);
 		if (e) {
 			const char *stream = json_string_value(json_object_get(e, "stream"));
 			const json_t *m = json_object_get(e, "message");
@@ -85,7 +83,6 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 		} else {
 			b->dropped++;
 		}
-		p += n + 1;
 	}
 	int rc = write_all(o->fd, buf_ptr(&out), out.data, err);
 	buf_free(&out);

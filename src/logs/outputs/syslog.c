@@ -58,8 +58,6 @@ static int check(const json_t *cfg, char **why, const char **at)
 	}
 	json_object_foreach((json_t *)cfg, k, v) {
 		*at = k;
-		if (!strcmp(k, "type") || !strcmp(k, "name") || !strcmp(k, "queue"))
-			continue;
 		if (!strcmp(k, "address")) {
 			if (!json_string_value(v)) {
 				*why = xstrdup("expected HOST:PORT");
@@ -174,11 +172,10 @@ static int send_(void *priv, struct logs_batch *b, char **err)
 	}
 	if (o->fd < 0 && (o->fd = logs_net_connect(o->addr, o->udp, 5000, err)) < 0)
 		return -1;
-	for (const char *p = b->data, *end = p + b->len; p < end && rc == 0;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		json_t *e = json_loadb(p, n, JSON_ALLOW_NUL, NULL);
-		p += n + 1;
+	const char *p = b->data, *line;
+	size_t n;
+	while (rc == 0 && logs_batch_next(&p, b->data + b->len, &line, &n)) {
+		json_t *e = json_loadb(line, n, JSON_ALLOW_NUL, NULL);
 		if (!e) {
 			b->dropped++; /* not an event (a damaged disk buffer): counted, not sent */
 			continue;
