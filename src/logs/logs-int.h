@@ -311,6 +311,7 @@ struct logs {
 	uint64_t seq;
 	bool reg_dirty;
 	uint64_t last_glob;
+	uint64_t last_metrics;       /* when the snapshot was last built */
 	struct buf metrics;          /* the last snapshot, under mu */
 	struct buf chunkbuf;
 };

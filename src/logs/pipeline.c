@@ -606,7 +606,12 @@ static void on_tick(uv_timer_t *t)
 			l->reg_dirty = false;
 		free(p);
 	}
-	snapshot_metrics(l);
+	/* Under load ticks follow each other at once: the snapshot (text for
+	 * every source and output) is built at most every poll interval. */
+	if (now - l->last_metrics >= LOGS_POLL_MS) {
+		l->last_metrics = now;
+		snapshot_metrics(l);
+	}
 	uv_timer_start(&l->tick, on_tick, more ? 0 : LOGS_POLL_MS, 0);
 }
 
