@@ -82,6 +82,19 @@ def run_berth(d, inp):
         stop_agent(agent, data)
 
 
+def run_daemon(argv, out, env=None):
+    """A peer from its start until <out> holds LINES lines: (seconds,
+    peak RSS kB). Stopped by PID with SIGTERM."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        t1 = wait_lines(out, LINES, p)
+        return t1 - t0, hwm_kb(p.pid)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(15)
+
+
 def run_rsyslog(d, inp):
     out = os.path.join(d, "out.json")
     conf = os.path.join(d, "rsyslog.conf")
@@ -99,15 +112,7 @@ template(name="json" type="list") {
 input(type="imfile" file="%s" tag="app" addMetadata="on" freshStartTail="off" ruleset="out")
 ruleset(name="out") { action(type="omfile" file="%s" template="json") }
 """ % (d, inp, out))
-    t0 = time.monotonic()
-    p = subprocess.Popen(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "rsyslog.pid")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        t1 = wait_lines(out, LINES, p)
-        return t1 - t0, hwm_kb(p.pid)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(15)
+    return run_daemon(["rsyslogd", "-n", "-f", conf, "-i", os.path.join(d, "rsyslog.pid")], out)
 
 
 def run_syslogng(d, inp):
@@ -121,18 +126,10 @@ destination d { file("%s" template("$(format-json @timestamp=$ISODATE @version=1
 log { source(s); destination(d); };
 """ % (inp, out))
     lib = os.path.join(SNG_ROOT, "usr/lib/syslog-ng")
-    env = dict(os.environ, LD_LIBRARY_PATH=lib)
-    t0 = time.monotonic()
-    p = subprocess.Popen([os.path.join(SNG_ROOT, "usr/sbin/syslog-ng"), "-F", "--no-caps", "-f", conf,
-                          "--module-path", os.path.join(lib, "3.38"), "--persist-file", os.path.join(d, "persist"),
-                          "--pidfile", os.path.join(d, "pid"), "--control", os.path.join(d, "ctl")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        t1 = wait_lines(out, LINES, p)
-        return t1 - t0, hwm_kb(p.pid)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait(15)
+    return run_daemon([os.path.join(SNG_ROOT, "usr/sbin/syslog-ng"), "-F", "--no-caps", "-f", conf,
+                       "--module-path", os.path.join(lib, "3.38"), "--persist-file", os.path.join(d, "persist"),
+                       "--pidfile", os.path.join(d, "pid"), "--control", os.path.join(d, "ctl")],
+                      out, env=dict(os.environ, LD_LIBRARY_PATH=lib))
 
 
 def main():
