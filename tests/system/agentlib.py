@@ -21,8 +21,10 @@ def pid_alive(pid):
     return st[st.rindex(")") + 2] != "Z"
 
 
-def pgid_alive(pgid):
-    """Whether any live (not zombie) process is in process group <pgid>."""
+def proc_table():
+    """(pid, fields) of every process, the fields of /proc/PID/stat after
+    the command name: state, ppid, pgrp, ... (the name may hold spaces and
+    parentheses, so they start after the last ')')."""
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -31,10 +33,12 @@ def pgid_alive(pgid):
                 st = f.read()
         except OSError:
             continue
-        fields = st[st.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+        yield int(d), st[st.rindex(")") + 2:].split()
+
+
+def pgid_alive(pgid):
+    """Whether any live (not zombie) process is in process group <pgid>."""
+    return any(f[0] != "Z" and int(f[2]) == pgid for _, f in proc_table())
 
 
 class Agent:

@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 
+from agentlib import proc_table
 from conftest import SLOW, free_port, wait_for
 from test_examples import EXAMPLES, Load, agent, all_running, need  # noqa: F401 (fixture)
 
@@ -40,18 +41,7 @@ def nginx_workers():
             master = int(f.read())
     except (OSError, ValueError):
         return -1
-    n = 0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        if int(st[st.rindex(")") + 2:].split()[1]) == master:
-            n += 1
-    return n
+    return sum(1 for _, f in proc_table() if int(f[1]) == master)
 
 
 def test_dynamic_proxy_follows_scale_without_a_failed_request(agent):
