@@ -354,7 +354,12 @@ backends:
     servers: [{{name: a, addr: {b.addr}}}]
 """
     procs.lb(cfg, tmpdir_path, wait_ports=[port, sport])
-    before = stats_json(sport)["frontends"][0]   # wait_ports' probe is a connection too
+    # wait_ports' probe is a connection too: the counts start once the lb
+    # has accepted and closed it (the probe returns as soon as the kernel
+    # completed the handshake, which may be before the lb's accept).
+    wait_for(lambda: (lambda fe: fe["connections"] >= 1 and fe["current_connections"] == 0)(
+        stats_json(sport)["frontends"][0]), what="the probe connection counted")
+    before = stats_json(sport)["frontends"][0]
     c = Conn(port)
     try:
         for path in (b"/", b"/headers"):
